@@ -1,0 +1,1 @@
+"""Front ends of the `tvssl` verbs that are not LightningCLI subcommands."""
