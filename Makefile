@@ -29,3 +29,5 @@ test-fast: $(STAMP) ## skip tests marked slow or ddp
 lint: $(STAMP) ## ruff check and format check
 	$(VENV)/bin/ruff check tvssl data_modules tests
 	$(VENV)/bin/ruff format --check tvssl data_modules tests
+
+include experiments/ablation.mk

@@ -1,0 +1,471 @@
+"""Long-form corpora as Lightning data: titles from a manifest, clips by (title, slot), batches by the (k, w) policy.
+
+A *unit* is what the sampler calls a title: one file (movies, TV episodes) or, for TV with
+``title_unit="show"``, all episodes of a show laid end to end. The dataset maps (unit, slot) to
+(file, slot of that file), reads every clip of one file in a batch with one decoder pass, and replaces
+a clip that fails to decode by another slot of the same unit so the batch shape never changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Literal
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from data_modules.decoding import ClipDecodeError, ClipSpec, read_clips
+from data_modules.index import TitleRecord, build_index, read_manifest
+from data_modules.sampling import LongFormBatchSampler
+
+log = logging.getLogger(__name__)
+
+MAX_SUBSTITUTION_TRIES = 8
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One sampling unit: its files, where its slots start in each file, and the unit's slot offsets."""
+
+    key: str
+    files: tuple[int, ...]
+    first_slot: tuple[int, ...]
+    num_slots: int
+
+
+def usable_slots(record: TitleRecord, slot_seconds: Fraction, head: Fraction, tail: Fraction) -> int:
+    """M_n after dropping credits; exact arithmetic so the count never drifts with float rounding."""
+    span = record.duration - head - tail
+    return max(0, int(span // slot_seconds))
+
+
+class LongFormClipDataset(Dataset):
+    """(unit, slot) -> clip dict. ``__getitems__`` reads the clips of one file with one open."""
+
+    def __init__(
+        self,
+        root: Path,
+        records: Sequence[TitleRecord],
+        units: Sequence[Unit],
+        spec: ClipSpec,
+        head: Fraction,
+        file_slots: Sequence[int],
+        seed: int = 0,
+    ) -> None:
+        self.root = root
+        self.paths = [str(root / r.path) for r in records]
+        self.units = list(units)
+        self.spec = spec
+        self.head = head
+        self.file_slots = list(file_slots)
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return sum(u.num_slots for u in self.units)
+
+    def locate(self, unit: int, slot: int) -> tuple[int, int]:
+        """(file index, slot within that file) of a unit slot."""
+        u = self.units[unit]
+        pos = int(np.searchsorted(u.first_slot, slot, side="right")) - 1
+        return u.files[pos], slot - u.first_slot[pos]
+
+    def __getitem__(self, index: tuple[int, int]) -> dict[str, Any]:
+        return self.__getitems__([index])[0]
+
+    def __getitems__(self, indices: Sequence[tuple[int, int]]) -> list[dict[str, Any]]:
+        by_file: dict[int, list[tuple[int, int, int]]] = defaultdict(list)
+        for pos, (unit, slot) in enumerate(indices):
+            file, file_slot = self.locate(int(unit), int(slot))
+            by_file[file].append((pos, file_slot, int(unit)))
+        out: list[dict[str, Any] | None] = [None] * len(indices)
+        for file, wanted in by_file.items():
+            for pos, item in self._read_file(file, wanted):
+                out[pos] = item
+        return out  # type: ignore[return-value]
+
+    def _read_file(
+        self, file: int, wanted: list[tuple[int, int, int]]
+    ) -> Iterator[tuple[int, dict[str, Any]]]:
+        slots = [s for _, s, _ in wanted]
+        try:
+            clips = read_clips(self.paths[file], slots, self.spec, offset=self.head)
+        except ClipDecodeError:
+            for pos, slot, unit in wanted:
+                yield pos, self._read_with_substitutes(unit, file, slot)
+            return
+        for i, (pos, slot, unit) in enumerate(wanted):
+            yield pos, self._item(clips.video[i], clips.audio[i], unit, slot, file, substituted=False)
+
+    def _read_with_substitutes(self, unit: int, file: int, slot: int) -> dict[str, Any]:
+        """Read one slot; on failure try other slots of the same unit, deterministically per (seed, unit, slot)."""
+        rng = np.random.default_rng([self.seed, unit, slot])
+        candidates = [(file, slot)]
+        u = self.units[unit]
+        candidates += [
+            self.locate(unit, int(s)) for s in rng.integers(0, u.num_slots, MAX_SUBSTITUTION_TRIES)
+        ]
+        last_error: ClipDecodeError | None = None
+        for attempt, (f, s) in enumerate(candidates):
+            try:
+                clips = read_clips(self.paths[f], [s], self.spec, offset=self.head)
+            except ClipDecodeError as exc:
+                log.warning("clip replaced after decode failure: %s", exc)
+                last_error = exc
+                continue
+            return self._item(clips.video[0], clips.audio[0], unit, s, f, substituted=attempt > 0)
+        raise RuntimeError(
+            f"{len(candidates)} slots of {self.units[unit].key} failed to decode; last error: {last_error}. "
+            f"Re-index the corpus (tvssl index) or remove this title from the manifest."
+        ) from last_error
+
+    def _item(
+        self, video: np.ndarray, audio: np.ndarray, unit: int, slot: int, file: int, substituted: bool
+    ) -> dict[str, Any]:
+        return {
+            "video": video,
+            "audio": audio,
+            "title": unit,
+            "slot": slot,
+            "file": file,
+            "substituted": substituted,
+        }
+
+
+def collate_clips(items: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
+    """Stack clips; frames of titles with other aspect ratios are centre-cropped to the smallest frame."""
+    h = min(it["video"].shape[1] for it in items)
+    w = min(it["video"].shape[2] for it in items)
+
+    def crop(v: np.ndarray) -> np.ndarray:
+        top = (v.shape[1] - h) // 2
+        left = (v.shape[2] - w) // 2
+        return v[:, top : top + h, left : left + w]
+
+    batch = {
+        "video": torch.from_numpy(np.stack([crop(it["video"]) for it in items])),
+        "audio": torch.from_numpy(np.stack([it["audio"] for it in items])),
+        "title": torch.tensor([it["title"] for it in items], dtype=torch.long),
+        "slot": torch.tensor([it["slot"] for it in items], dtype=torch.long),
+        "file": torch.tensor([it["file"] for it in items], dtype=torch.long),
+        "substituted": torch.tensor([it["substituted"] for it in items], dtype=torch.bool),
+    }
+    if "clip_id" in items[0]:
+        batch["clip_id"] = torch.tensor([it["clip_id"] for it in items], dtype=torch.long)
+    return batch
+
+
+def _worker_init(_: int) -> None:
+    """Workers decode with one thread each; parallelism comes from the number of workers."""
+    torch.set_num_threads(1)
+
+
+def _stable_fraction(key: str, seed: int) -> float:
+    """A per-title number in [0, 1) that does not change when other titles are added or removed."""
+    digest = hashlib.sha1(f"{seed}:{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+class LongFormDataModule(pl.LightningDataModule):
+    """Base of the movie and TV datamodules; subclasses say how files form units and which env var names the root."""
+
+    root_env: str = ""
+    kind: Literal["movie", "tv"] = "movie"
+
+    def __init__(
+        self,
+        root: str | None = None,
+        manifest: str | None = None,
+        batch_size: int = 512,
+        k: int = 16,
+        w: int | str = "Mn",
+        clips_per_epoch: int | None = None,
+        seed: int = 0,
+        slot_seconds: float = 2.0,
+        num_frames: int = 8,
+        frame_rate: float = 16.0,
+        sample_rate: int = 16000,
+        short_side: int = 128,
+        skip_head_seconds: float = 0.0,
+        skip_tail_seconds: float = 0.0,
+        val_titles: float = 0.05,
+        val_clips_per_title: int = 8,
+        val_max_clips: int = 1024,
+        val_batch_size: int = 64,
+        num_workers: int = 8,
+        prefetch_factor: int = 2,
+        persistent_workers: bool = True,
+        index_workers: int | None = None,
+    ) -> None:
+        """
+        Args:
+            root: folder of the corpus; default from the environment variable of the subclass.
+            manifest: CSV from `tvssl index`; default `<root>/.tvssl/manifest.csv`, indexed on first use.
+            batch_size: the GLOBAL batch (paper: 512); each device gets batch_size / world_size.
+            k: clips per title in a group; w: window in slots, or "Mn" for the whole title.
+            clips_per_epoch: clips per epoch (default: every usable slot of the corpus once).
+            skip_head_seconds, skip_tail_seconds: credits to drop at the start and end of every file.
+            val_titles: held-out titles for validation: a share (< 1) or a count (>= 1).
+            val_clips_per_title: evenly spaced validation clips per held-out title.
+        """
+        super().__init__()
+        self.save_hyperparameters()
+        self.spec = ClipSpec(
+            slot_seconds=slot_seconds,
+            num_frames=num_frames,
+            frame_rate=frame_rate,
+            sample_rate=sample_rate,
+            short_side=short_side,
+        )
+        self.head = Fraction(str(skip_head_seconds))
+        self.tail = Fraction(str(skip_tail_seconds))
+        self.root_arg = root
+        self.manifest_arg = manifest
+        self.batch_size = batch_size
+        self.k = k
+        self.w = w
+        self.seed = seed
+        self.train_sampler: LongFormBatchSampler | None = None
+        self._restored: dict[str, int] | None = None
+
+    @property
+    def root(self) -> Path:
+        value = self.root_arg or os.environ.get(self.root_env)
+        if not value:
+            raise ValueError(
+                f"{type(self).__name__}: no corpus root. Set `data.init_args.root` in the config "
+                f"or the environment variable {self.root_env}."
+            )
+        path = Path(value).expanduser()
+        if not path.is_dir():
+            raise ValueError(
+                f"{type(self).__name__}: corpus root {path} is not a folder (from root / {self.root_env})."
+            )
+        return path
+
+    @property
+    def manifest_path(self) -> Path:
+        return Path(self.manifest_arg) if self.manifest_arg else self.root / ".tvssl" / "manifest.csv"
+
+    def prepare_data(self) -> None:
+        """Index the corpus on first use; an existing manifest is taken as it is."""
+        if self.manifest_path.exists():
+            return
+        if self.manifest_arg:
+            raise ValueError(
+                f"manifest {self.manifest_path} does not exist: run `tvssl index {self.root} --out {self.manifest_path}` "
+                "or leave `manifest` unset to index into the corpus folder."
+            )
+        self.manifest_path.parent.mkdir(parents=True, exist_ok=True)
+        build_index(
+            self.root,
+            self.manifest_path,
+            kind=self.kind,
+            workers=self.hparams.index_workers,
+            slot_seconds=self.spec.slot_seconds,
+        )
+
+    def group_key(self, record: TitleRecord) -> str:
+        """Titles that share this key are held out together (one movie; for TV, one show)."""
+        return record.title_id
+
+    def unit_key(self, record: TitleRecord) -> str:
+        """Files that share this key form one sampling unit."""
+        return record.title_id
+
+    def setup(self, stage: str | None = None) -> None:
+        if not self.manifest_path.exists():
+            self.prepare_data()
+        records = [r for r in read_manifest(self.manifest_path) if r.status == "ok"]
+        if not records:
+            raise ValueError(
+                f"manifest {self.manifest_path} lists no usable title (see its `reason` column)."
+            )
+        file_slots = [usable_slots(r, self.spec.slot_seconds, self.head, self.tail) for r in records]
+        held_out = self._held_out_groups({self.group_key(r) for r in records})
+        train_units = self._units(records, file_slots, lambda r: self.group_key(r) not in held_out)
+        val_units = self._units(records, file_slots, lambda r: self.group_key(r) in held_out)
+        self.train_set = LongFormClipDataset(
+            self.root, records, train_units, self.spec, self.head, file_slots, self.seed
+        )
+        self.val_set = LongFormClipDataset(
+            self.root, records, val_units, self.spec, self.head, file_slots, self.seed
+        )
+        self.val_index = self._val_clip_list(val_units)
+        self.train_sampler = self._build_sampler(train_units)
+
+    def _held_out_groups(self, groups: set[str]) -> set[str]:
+        share = self.hparams.val_titles
+        if share <= 0 or len(groups) < 2:
+            return set()
+        wanted = int(share) if share >= 1 else round(share * len(groups))
+        count = max(1, min(wanted, len(groups) - 1))
+        ranked = sorted(groups, key=lambda g: _stable_fraction(g, self.seed))
+        return set(ranked[:count])
+
+    def _units(self, records: Sequence[TitleRecord], file_slots: Sequence[int], keep: Any) -> list[Unit]:
+        members: dict[str, list[int]] = defaultdict(list)
+        for i, r in enumerate(records):
+            if keep(r) and file_slots[i] > 0:
+                members[self.unit_key(r)].append(i)
+        units = []
+        for key in sorted(members):
+            files = sorted(members[key], key=lambda i: records[i].path)
+            firsts = np.concatenate([[0], np.cumsum([file_slots[i] for i in files])])
+            units.append(Unit(key, tuple(files), tuple(int(x) for x in firsts[:-1]), int(firsts[-1])))
+        return units
+
+    def _val_clip_list(self, units: Sequence[Unit]) -> list[tuple[int, int]]:
+        """A fixed, evenly spaced clip set over the held-out units, capped at val_max_clips."""
+        per = self.hparams.val_clips_per_title
+        if units:
+            per = max(1, min(per, self.hparams.val_max_clips // len(units)))
+        clips = []
+        for ui, u in enumerate(units):
+            n = min(per, u.num_slots)
+            for j in range(n):
+                clips.append((ui, int((2 * j + 1) * u.num_slots // (2 * n))))
+        return clips[: self.hparams.val_max_clips]
+
+    def _world(self) -> tuple[int, int]:
+        trainer = self.trainer
+        if trainer is None:
+            return 1, 0
+        return trainer.world_size, trainer.global_rank
+
+    def _build_sampler(self, units: Sequence[Unit]) -> LongFormBatchSampler:
+        trainer = self.trainer
+        if trainer is not None and trainer._accelerator_connector.use_distributed_sampler:
+            raise ValueError(
+                f"{type(self).__name__} composes batches itself with the (k, w) sampler: set "
+                "`trainer.use_distributed_sampler: false` (the experiments' base config does)."
+            )
+        world, rank = self._world()
+        try:
+            sampler = LongFormBatchSampler(
+                [u.num_slots for u in units],
+                k=self.k,
+                w=self.w,
+                batch_size=self.batch_size,
+                num_replicas=world,
+                rank=rank,
+                seed=self.seed,
+                clips_per_epoch=self.hparams.clips_per_epoch,
+            )
+        except ValueError as exc:
+            raise ValueError(f"{type(self).__name__} (manifest {self.manifest_path}): {exc}") from exc
+        if len(sampler.excluded):
+            log.warning(
+                "%d titles have fewer than k=%d slots and are not sampled", len(sampler.excluded), self.k
+            )
+        if self._restored is not None:
+            sampler.set_position(self._restored["epoch"], self._restored["next_batch"])
+        return sampler
+
+    def _loader(self, dataset: Dataset, batch_sampler: Any) -> DataLoader:
+        workers = self.hparams.num_workers
+        return DataLoader(
+            dataset,
+            batch_sampler=batch_sampler,
+            collate_fn=collate_clips,
+            num_workers=workers,
+            prefetch_factor=self.hparams.prefetch_factor if workers > 0 else None,
+            persistent_workers=self.hparams.persistent_workers and workers > 0,
+            pin_memory=torch.cuda.is_available(),
+            worker_init_fn=_worker_init,
+            multiprocessing_context="fork" if workers > 0 else None,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        if self.train_sampler is None:
+            raise RuntimeError("call setup('fit') before train_dataloader()")
+        return self._loader(self.train_set, self.train_sampler)
+
+    def val_dataloader(self) -> DataLoader:
+        """Fixed held-out clips; every rank gets the same number of equal-sized batches (padded by repeats)."""
+        world, rank = self._world()
+        size = self.hparams.val_batch_size
+        clips = list(enumerate(self.val_index))
+        if not clips:
+            return self._loader(self.val_set, [])
+        chunk = size * world
+        padded = clips + [clips[i % len(clips)] for i in range((-len(clips)) % chunk)]
+        batches = [padded[i : i + size] for i in range(0, len(padded), size)][rank::world]
+        return self._loader(_IndexedClips(self.val_set), batches)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The sampler position training has really consumed (not what workers prefetched)."""
+        if self.train_sampler is None or self.trainer is None:
+            return {}
+        loop = self.trainer.fit_loop
+        epoch = loop.epoch_progress.current.processed
+        done = loop.epoch_loop.batch_progress.current.ready
+        if done >= len(self.train_sampler):
+            epoch, done = epoch + 1, 0
+        return {"sampler": {**self.train_sampler.state_dict(), "epoch": epoch, "next_batch": done}}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        sampler_state = state_dict.get("sampler")
+        if not sampler_state:
+            return
+        self._restored = {
+            "epoch": int(sampler_state["epoch"]),
+            "next_batch": int(sampler_state["next_batch"]),
+        }
+        if self.train_sampler is not None:
+            self.train_sampler.load_state_dict(sampler_state)
+
+
+class _IndexedClips(Dataset):
+    """Validation view: items are (clip id, (unit, slot)); the clip id survives padding so metrics can dedupe."""
+
+    def __init__(self, base: LongFormClipDataset) -> None:
+        self.base = base
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitems__(self, indices: Sequence[tuple[int, tuple[int, int]]]) -> list[dict[str, Any]]:
+        items = self.base.__getitems__([pair for _, pair in indices])
+        for item, (cid, _) in zip(items, indices):
+            item["clip_id"] = cid
+        return items
+
+
+class MovieDataModule(LongFormDataModule):
+    """A folder of movies: every file is a title. Root from `root` or MOVIE_ROOT."""
+
+    root_env = "MOVIE_ROOT"
+    kind = "movie"
+
+
+class TVDataModule(LongFormDataModule):
+    """A folder of shows (`Show/S01E01.mkv`). Root from `root` or TV_ROOT.
+
+    Args:
+        title_unit: "episode" (default: each episode is a title, as in the paper) or "show" (all episodes of a
+            show form one long title, so a group's k clips and its window can span episodes).
+    """
+
+    root_env = "TV_ROOT"
+    kind = "tv"
+
+    def __init__(self, *args: Any, title_unit: Literal["episode", "show"] = "episode", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if title_unit not in ("episode", "show"):
+            raise ValueError(f"TVDataModule: title_unit must be 'episode' or 'show', got {title_unit!r}")
+        self.title_unit = title_unit
+
+    def group_key(self, record: TitleRecord) -> str:
+        return record.show or record.title_id
+
+    def unit_key(self, record: TitleRecord) -> str:
+        return self.group_key(record) if self.title_unit == "show" else record.title_id

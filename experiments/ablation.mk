@@ -1,0 +1,63 @@
+# The Table 1 sweep as a make dependency graph (included by the top-level Makefile).
+#   make ablation [PROFILE=paper|smoke] [ROWS="movie_k1 movie_k16_Mn"] [SPLITS="1 2 3"] [ESC_FOLD=1] [-j N]
+# Finished steps are files under $(RESULTS): make skips them; an interrupted pretraining resumes from its
+# last checkpoint under $(RUNS); -j N runs independent rows and fine-tunes in parallel.
+
+PROFILE ?= paper
+ALL_ROWS := $(basename $(notdir $(sort $(wildcard experiments/movie_*.yaml experiments/tv_*.yaml))))
+ROWS ?= $(ALL_ROWS)
+SPLITS ?= 1
+SEEDS ?= 0 1 2
+ESC_FOLD ?= 1
+RESULTS ?= results
+RUNS ?= runs
+REPORT ?= $(RESULTS)/report
+SMOKE_DATA ?= .tvssl/smoke-data
+WANDB ?= offline
+TVSSL := $(VENV)/bin/tvssl
+STEP_ARGS = --profile $(PROFILE) --results $(RESULTS) --runs $(RUNS) --smoke-data $(SMOKE_DATA) --wandb $(WANDB)
+
+ifeq ($(PROFILE),smoke)
+SMOKE_TITLES ?= 64
+SMOKE_MINUTES ?= 1.5
+# what a step needs besides the package: the synthetic data of its section
+SMOKE_NEEDS = $(SMOKE_DATA)/$(1)/.tvssl-synth.json
+$(SMOKE_DATA)/movie/.tvssl-synth.json: | $(STAMP)
+	$(TVSSL) synth $(SMOKE_DATA)/movie --kind movie --titles $(SMOKE_TITLES) --minutes $(SMOKE_MINUTES) --workers 2
+$(SMOKE_DATA)/tv/.tvssl-synth.json: | $(STAMP)
+	$(TVSSL) synth $(SMOKE_DATA)/tv --kind tv --titles $(SMOKE_TITLES) --minutes $(SMOKE_MINUTES) --workers 2
+$(SMOKE_DATA)/downstream/.tvssl-synth.json: | $(STAMP)
+	$(TVSSL) synth $(SMOKE_DATA)/downstream --kind downstream
+else ifeq ($(PROFILE),paper)
+ifneq ($(filter ablation,$(MAKECMDGOALS)),)
+PAPER_ENV := $(if $(filter movie_%,$(ROWS)),MOVIE_ROOT) $(if $(filter tv_%,$(ROWS)),TV_ROOT) UCF101_ROOT HMDB51_ROOT ESC50_ROOT
+$(foreach v,$(PAPER_ENV),$(if $($(v)),,$(error PROFILE=paper reads the data from $(v): set it to the dataset root, or use PROFILE=smoke for the synthetic sets)))
+endif
+else
+$(error PROFILE must be paper or smoke, got '$(PROFILE)')
+endif
+
+define ROW_RULES
+$(RESULTS)/$(1)/pretrain/last.ckpt: | $(STAMP) $(call SMOKE_NEEDS,$(firstword $(subst _, ,$(1))))
+	$(TVSSL) ablation pretrain $(1) $(STEP_ARGS)
+$(foreach s,$(SPLITS),
+$(RESULTS)/$(1)/ucf101_split$(s)/metrics.json: $(RESULTS)/$(1)/pretrain/last.ckpt | $(call SMOKE_NEEDS,downstream)
+	$(TVSSL) ablation finetune $(1) ucf101 --split $(s) $(STEP_ARGS)
+$(RESULTS)/$(1)/hmdb51_split$(s)/metrics.json: $(RESULTS)/$(1)/pretrain/last.ckpt | $(call SMOKE_NEEDS,downstream)
+	$(TVSSL) ablation finetune $(1) hmdb51 --split $(s) $(STEP_ARGS))
+$(foreach n,$(SEEDS),
+$(RESULTS)/$(1)/esc50_fold$(ESC_FOLD)_seed$(n)/metrics.json: $(RESULTS)/$(1)/pretrain/last.ckpt | $(call SMOKE_NEEDS,downstream)
+	$(TVSSL) ablation finetune $(1) esc50 --fold $(ESC_FOLD) --seed $(n) $(STEP_ARGS))
+endef
+$(foreach r,$(ROWS),$(eval $(call ROW_RULES,$(r))))
+
+ABLATION_TARGETS := $(foreach r,$(ROWS),\
+	$(foreach s,$(SPLITS),$(RESULTS)/$(r)/ucf101_split$(s)/metrics.json $(RESULTS)/$(r)/hmdb51_split$(s)/metrics.json) \
+	$(foreach n,$(SEEDS),$(RESULTS)/$(r)/esc50_fold$(ESC_FOLD)_seed$(n)/metrics.json))
+
+.PHONY: ablation ablation-report
+ablation: $(ABLATION_TARGETS) ## sweep Table 1: PROFILE=paper|smoke ROWS="..." SPLITS="1 2 3" (-j N in parallel)
+	$(TVSSL) report $(RESULTS) --out $(REPORT)
+
+ablation-report: | $(STAMP) ## rebuild the table and figure from whatever is in $(RESULTS)
+	$(TVSSL) report $(RESULTS) --out $(REPORT)

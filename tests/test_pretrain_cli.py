@@ -1,0 +1,162 @@
+"""`tvssl fit` for pretraining: every Table 1 row parses and runs, logs land in a fresh run directory, resume is exact."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.recording import read_records
+from tvssl.cli import RUN_DIR_ENV, main
+from tvssl.configs import expand_config_args, resolved_settings
+from tvssl.rows import ROWS
+
+REPO = Path(__file__).resolve().parents[1]
+EXPERIMENTS = REPO / "experiments"
+
+
+def tiny_overrides(root: Path, runs: Path, batch: int) -> list[str]:
+    """Command-line overrides that make a paper row run on the small generated corpora in seconds."""
+    return [
+        f"--data.init_args.root={root}",
+        f"--data.init_args.batch_size={batch}",
+        "--data.init_args.slot_seconds=0.5",
+        "--data.init_args.num_frames=4",
+        "--data.init_args.short_side=32",
+        "--data.init_args.num_workers=0",
+        "--data.init_args.val_titles=1",
+        "--model.init_args.video_arch=tiny",
+        "--model.init_args.audio_arch=tiny",
+        "--model.init_args.head_hidden_dim=32",
+        "--model.init_args.crop_size=28",
+        "--model.init_args.n_mels=32",
+        "--trainer.accelerator=cpu",
+        "--trainer.devices=1",
+        "--trainer.precision=32-true",
+        f"--run.dir={runs}",
+        "--run.wandb=disabled",
+    ]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_run_dir_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(RUN_DIR_ENV, raising=False)
+
+
+def test_every_table1_row_has_one_config_with_its_k_and_w() -> None:
+    files = {p.stem for p in EXPERIMENTS.glob("*.yaml")}
+    assert files == {row.name for row in ROWS}
+    for row in ROWS:
+        path = EXPERIMENTS / f"{row.name}.yaml"
+        settings = resolved_settings(path)
+        data = settings["data"]["init_args"]
+        assert data["k"] == row.k
+        assert data["w"] == (row.w if row.w is not None else "Mn")
+        expected = "MovieDataModule" if row.dataset == "movie" else "TVDataModule"
+        assert settings["data"]["class_path"].endswith(expected)
+        assert settings["run"]["name"] == row.name and settings["run"]["group"] == row.dataset
+        assert data["batch_size"] == 512 and settings["trainer"]["max_epochs"] == 10
+        assert settings["model"]["init_args"]["lr_peak"] == 2.0e-3
+        header = path.read_text().splitlines()[:2]
+        assert header[0].startswith("# Table 1") and f"experiments/{row.name}.yaml" in header[1]
+
+
+def test_config_bases_expand_in_order(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text("trainer:\n  max_epochs: 1\n")
+    (tmp_path / "b.yaml").write_text("__base__: a.yaml\ntrainer:\n  max_epochs: 2\n")
+    args = expand_config_args(["fit", "--config", str(tmp_path / "b.yaml"), "--x", "1"])
+    assert args[0] == "fit" and args[1] == args[3] == "--config"
+    assert yaml.safe_load(args[2]) == {"trainer": {"max_epochs": 1}}
+    assert yaml.safe_load(args[4]) == {"trainer": {"max_epochs": 2}} and args[5:] == ["--x", "1"]
+    (tmp_path / "a.yaml").write_text("__base__: b.yaml\n")
+    with pytest.raises(ValueError, match="cycle"):
+        expand_config_args(["--config", str(tmp_path / "b.yaml")])
+
+
+def test_print_config_shows_the_resolved_row(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "--config", str(EXPERIMENTS / "movie_k16_w64.yaml"), "--print_config"])
+    assert exit_info.value.code == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed["data"]["init_args"]["k"] == 16 and printed["data"]["init_args"]["w"] == 64
+    assert printed["trainer"]["use_distributed_sampler"] is False
+    assert printed["model"]["class_path"] == "tvssl.contrastive.ContrastiveAVModule"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("row", ROWS, ids=[r.name for r in ROWS])
+def test_every_row_runs_with_fast_dev_run(row, movie_corpus: Path, tv_corpus: Path, tmp_path: Path) -> None:
+    root = movie_corpus if row.dataset == "movie" else tv_corpus
+    args = [
+        "fit",
+        "--config",
+        str(EXPERIMENTS / f"{row.name}.yaml"),
+        *tiny_overrides(root, tmp_path, 2 * row.k),
+    ]
+    main([*args, "--trainer.fast_dev_run=true"])
+
+
+@pytest.mark.slow
+def test_fit_logs_to_csv_and_offline_wandb_in_a_new_directory(movie_corpus: Path, tmp_path: Path) -> None:
+    args = [
+        "fit",
+        "--config",
+        str(EXPERIMENTS / "movie_k16_Mn.yaml"),
+        *tiny_overrides(movie_corpus, tmp_path, 32),
+    ]
+    args = [a for a in args if a != "--run.wandb=disabled"] + [
+        "--run.wandb=offline",
+        "--trainer.max_steps=3",
+        "--trainer.log_every_n_steps=1",
+    ]
+    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
+    for _ in range(2):
+        subprocess.run([sys.executable, "-m", "tvssl.cli", *args], check=True, env=env, cwd=tmp_path)
+    run_dirs = sorted((tmp_path / "movie_k16_Mn").iterdir())
+    assert [d.name for d in run_dirs] == ["version_0", "version_1"]
+    for run_dir in run_dirs:
+        with (run_dir / "metrics.csv").open() as f:
+            losses = [float(r["train/loss"]) for r in csv.DictReader(f) if r.get("train/loss")]
+        assert len(losses) == 3
+        assert yaml.safe_load((run_dir / "config.yaml").read_text())["data"]["init_args"]["k"] == 16
+        assert list((run_dir / "wandb").glob("offline-run-*/run-*.wandb"))
+        assert (run_dir / "checkpoints" / "last.ckpt").is_file()
+
+
+@pytest.mark.slow
+def test_resume_sees_exactly_the_batches_of_an_uninterrupted_run(movie_corpus: Path, tmp_path: Path) -> None:
+    """3 epochs of 3 steps, 2 workers prefetching; stop after step 5, resume from the step-4 checkpoint."""
+    base = [
+        "fit",
+        "--config",
+        str(EXPERIMENTS / "movie_k4_w4.yaml"),
+        *tiny_overrides(movie_corpus, tmp_path / "runs", 8),
+        "--data.init_args.num_workers=2",
+        "--data.init_args.clips_per_epoch=24",
+        "--trainer.max_epochs=3",
+        "--trainer.limit_val_batches=0",
+        "--trainer.callbacks.every_n_train_steps=2",
+        "--trainer.callbacks.save_top_k=-1",
+    ]
+
+    def run(name: str, *extra: str) -> Path:
+        out = tmp_path / name
+        record = ["--trainer.callbacks+=tests.recording.RecordBatches", f"--trainer.callbacks.out={out}"]
+        main([*base, f"--run.name={name}", *record, *extra])
+        os.environ.pop(RUN_DIR_ENV, None)
+        return out
+
+    full = read_records(run("full"))
+    assert len(full) == 9 and [r["epoch"] for r in full] == [0, 0, 0, 1, 1, 1, 2, 2, 2]
+    assert full[0]["titles"] != full[3]["titles"] or full[0]["slots"] != full[3]["slots"]
+    cut = read_records(run("cut", "--trainer.max_steps=5"))
+    assert cut == full[:5]
+    checkpoint = tmp_path / "runs" / "cut" / "version_0" / "checkpoints" / "epoch=1-step=4.ckpt"
+    assert checkpoint.is_file()
+    resumed = read_records(run("resumed", f"--ckpt_path={checkpoint}"))
+    assert resumed == full[4:]

@@ -1,0 +1,116 @@
+"""Batched clip augmentation that runs on the device, after the batch leaves the DataLoader.
+
+Workers only decode and resize (design §5); crops, flips, colour jitter and gain are drawn per clip here
+and applied to the whole batch at once: one affine grid per clip (same box for all its frames, so motion
+is preserved), one ``grid_sample`` for the batch.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+# Kinetics statistics, as used by torchvision's video models.
+VIDEO_MEAN = (0.43216, 0.394666, 0.37645)
+VIDEO_STD = (0.22803, 0.22145, 0.216989)
+
+
+class VideoAugment(nn.Module):
+    """uint8 [B, T, H, W, 3] -> normalised float [B, 3, T, size, size].
+
+    Training: random resized crop (area share in ``scale``, aspect in ``ratio``), horizontal flip, and
+    brightness / contrast / saturation jitter. Evaluation: the centred square crop of side
+    ``size / crop_share`` scaled to ``size``, which is what a 112 crop of a 128 short side gives.
+    """
+
+    def __init__(
+        self,
+        size: int = 112,
+        scale: tuple[float, float] = (0.3, 1.0),
+        ratio: tuple[float, float] = (3 / 4, 4 / 3),
+        flip: float = 0.5,
+        brightness: float = 0.4,
+        contrast: float = 0.4,
+        saturation: float = 0.4,
+        eval_crop_share: float = 112 / 128,
+    ) -> None:
+        super().__init__()
+        self.size = size
+        self.scale = scale
+        self.ratio = ratio
+        self.flip = flip
+        self.brightness = brightness
+        self.contrast = contrast
+        self.saturation = saturation
+        self.eval_crop_share = eval_crop_share
+        self.register_buffer("mean", torch.tensor(VIDEO_MEAN).view(1, 3, 1, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(VIDEO_STD).view(1, 3, 1, 1, 1), persistent=False)
+
+    def boxes(self, batch: int, height: int, width: int, device: torch.device) -> torch.Tensor:
+        """Crop boxes [B, 4] as (centre x, centre y, half width, half height) in [-1, 1] image coordinates."""
+        if not self.training:
+            side = self.eval_crop_share * min(height, width)
+            half = torch.tensor([side / width, side / height], device=device)
+            return torch.cat([torch.zeros(batch, 2, device=device), half.expand(batch, 2)], dim=1)
+        area = torch.empty(batch, device=device).uniform_(*self.scale) * height * width
+        log_r = torch.empty(batch, device=device).uniform_(math.log(self.ratio[0]), math.log(self.ratio[1]))
+        aspect = torch.exp(log_r)
+        w = torch.sqrt(area * aspect).clamp(max=width)
+        h = torch.sqrt(area / aspect).clamp(max=height)
+        half_w, half_h = w / width, h / height
+        cx = (torch.rand(batch, device=device) * 2 - 1) * (1 - half_w)
+        cy = (torch.rand(batch, device=device) * 2 - 1) * (1 - half_h)
+        return torch.stack([cx, cy, half_w, half_h], dim=1)
+
+    def forward(self, video: torch.Tensor) -> torch.Tensor:
+        b, t, h, w, _ = video.shape
+        frames = video.permute(0, 1, 4, 2, 3).reshape(b, t * 3, h, w).float().div_(255)
+        box = self.boxes(b, h, w, video.device)
+        sx = box[:, 2]
+        if self.training and self.flip > 0:
+            sx = torch.where(torch.rand(b, device=video.device) < self.flip, -sx, sx)
+        theta = torch.zeros(b, 2, 3, device=video.device)
+        theta[:, 0, 0] = sx
+        theta[:, 0, 2] = box[:, 0]
+        theta[:, 1, 1] = box[:, 3]
+        theta[:, 1, 2] = box[:, 1]
+        grid = F.affine_grid(theta, [b, t * 3, self.size, self.size], align_corners=False)
+        out = F.grid_sample(frames, grid, mode="bilinear", padding_mode="border", align_corners=False)
+        out = out.view(b, t, 3, self.size, self.size).permute(0, 2, 1, 3, 4)
+        if self.training:
+            out = self.jitter(out)
+        return (out - self.mean) / self.std
+
+    def jitter(self, clips: torch.Tensor) -> torch.Tensor:
+        """Per-clip brightness, contrast and saturation factors; the same for every frame of a clip."""
+        b = clips.shape[0]
+        shape = (b, 1, 1, 1, 1)
+
+        def factor(amount: float) -> torch.Tensor:
+            return torch.empty(shape, device=clips.device).uniform_(1 - amount, 1 + amount)
+
+        clips = clips * factor(self.brightness)
+        grey = (0.299 * clips[:, 0:1] + 0.587 * clips[:, 1:2] + 0.114 * clips[:, 2:3]).clamp(0, 1)
+        clips = (clips - grey.mean(dim=(2, 3, 4), keepdim=True)) * factor(self.contrast) + grey.mean(
+            dim=(2, 3, 4), keepdim=True
+        )
+        grey = 0.299 * clips[:, 0:1] + 0.587 * clips[:, 1:2] + 0.114 * clips[:, 2:3]
+        clips = (clips - grey) * factor(self.saturation) + grey
+        return clips.clamp(0, 1)
+
+
+class AudioGain(nn.Module):
+    """Random gain in decibels per clip during training; identity in evaluation."""
+
+    def __init__(self, max_db: float = 6.0) -> None:
+        super().__init__()
+        self.max_db = max_db
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.max_db <= 0:
+            return audio
+        db = torch.empty(audio.shape[0], 1, device=audio.device).uniform_(-self.max_db, self.max_db)
+        return audio * torch.pow(10.0, db / 20)

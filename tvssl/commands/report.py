@@ -1,0 +1,70 @@
+"""`tvssl report RESULTS --out DIR`: Table 1 and Figure 1 of the paper from a (possibly unfinished) sweep."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from tvssl.report import write_report
+
+
+def _smoothing(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1) (0 = no smoothing), got {value}")
+    return value
+
+
+def _fail(message: str) -> int:
+    print(f"tvssl report: error: {message}", file=sys.stderr)
+    return 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tvssl report",
+        description=(
+            "Rebuild the paper's Table 1 (with the paper's numbers and the differences) and the training-loss "
+            "curves of its Figure 1 from RESULTS/<row>/{pretrain,ucf101_split<s>,hmdb51_split<s>,"
+            "esc50_fold<f>_seed<n>}. Missing runs are shown as missing."
+        ),
+    )
+    parser.add_argument("results", type=Path, metavar="RESULTS", help="results tree of an ablation sweep")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="where to write table1.md, table1.csv, figure1.png (other files there are left alone)",
+    )
+    parser.add_argument(
+        "--smooth",
+        type=_smoothing,
+        default=0.9,
+        metavar="FACTOR",
+        help="EMA factor for the loss curves, in [0, 1) (default: 0.9)",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.results.is_dir():
+        return _fail(f"RESULTS {args.results} is not a directory: pass the results folder of the sweep")
+    if args.out.exists() and not args.out.is_dir():
+        return _fail(f"--out {args.out} exists and is not a directory: choose a folder for the report")
+    report = write_report(args.results, args.out, smooth=args.smooth)
+    for warning in report.warnings:
+        print(f"tvssl report: warning: {warning}", file=sys.stderr)
+    print(report.markdown)
+    for path in report.removed:
+        print(f"removed stale {path}")
+    for path in report.written:
+        print(f"wrote {path}")
+    return 0

@@ -1,0 +1,258 @@
+"""FinetuneModule: the paper's downstream protocol for one encoder (video on UCF101/HMDB51, audio on ESC-50).
+
+The encoder starts from a ContrastiveAVModule checkpoint (``pretrained``) or from random init (the
+baseline). Test clips come 10 per file; clip-level top-1 scores each clip, video-level top-1 averages the
+softmax over a file's clips. Results go to ``metrics.json`` for the report.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import lightning.pytorch as pl
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchmetrics.classification import MulticlassAccuracy
+
+from tvssl.augment import AudioGain, VideoAugment
+from tvssl.evaluation import first_occurrences, video_level_predictions
+from tvssl.models import AudioEncoder, LogMel, VideoEncoder
+from tvssl.schedule import warmup_cosine_scheduler
+
+Modality = Literal["video", "audio"]
+ARCH_KEYS = {"video": "video_arch", "audio": "audio_arch"}
+
+
+def load_pretrained_encoder(
+    path: str | os.PathLike, modality: Modality
+) -> tuple[str, dict[str, torch.Tensor]]:
+    """(architecture, encoder weights) of one modality from a ContrastiveAVModule checkpoint."""
+    ckpt_path = Path(path)
+    if not ckpt_path.is_file():
+        raise FileNotFoundError(
+            f"pretrained checkpoint {ckpt_path} does not exist (model.init_args.pretrained)"
+        )
+    # Our own Lightning checkpoints hold hyper-parameters and loop state next to the tensors.
+    checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+    hparams = checkpoint.get("hyper_parameters", {})
+    arch = hparams.get(ARCH_KEYS[modality])
+    prefix = f"{modality}_encoder."
+    state = {k[len(prefix) :]: v for k, v in checkpoint.get("state_dict", {}).items() if k.startswith(prefix)}
+    if arch is None or not state:
+        raise ValueError(
+            f"{ckpt_path} is not a ContrastiveAVModule checkpoint: it has no {prefix}* weights "
+            f"or no {ARCH_KEYS[modality]} hyper-parameter"
+        )
+    return arch, state
+
+
+class FinetuneModule(pl.LightningModule):
+    """Classifier on one pretrained (or random) encoder.
+
+    Args:
+        modality: "video" (UCF101, HMDB51) or "audio" (ESC-50); must match the data module.
+        pretrained: ContrastiveAVModule checkpoint to start from; None = random init (the baseline).
+        arch: encoder architecture when not pretrained ("r2plus1d_18"/"resnet18" or "tiny"); with a
+            checkpoint, the checkpoint's architecture is used and a different value is an error.
+        mode: "finetune" trains everything; "linear" freezes the encoder and trains the classifier only.
+        lr_start, lr_peak, lr_end, warmup_epochs: SGD learning rate warm-up then cosine (paper: 1e-3 ->
+            0.2 over 25 epochs). momentum, weight_decay: SGD settings (paper: 0.9, 1e-4).
+        results: where metrics.json goes (default: the run directory); an existing file is never replaced.
+    """
+
+    test_after_fit = True
+
+    def __init__(
+        self,
+        modality: Modality = "video",
+        pretrained: str | None = None,
+        arch: str | None = None,
+        mode: Literal["finetune", "linear"] = "finetune",
+        dropout: float = 0.5,
+        lr_start: float = 1e-3,
+        lr_peak: float = 0.2,
+        lr_end: float = 0.0,
+        warmup_epochs: float = 25.0,
+        momentum: float = 0.9,
+        weight_decay: float = 1e-4,
+        crop_size: int = 112,
+        sample_rate: int = 16000,
+        n_mels: int = 80,
+        gain_db: float = 0.0,
+        results: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        if modality not in ("video", "audio"):
+            raise ValueError(f"modality must be 'video' or 'audio', got {modality!r}")
+        if mode not in ("finetune", "linear"):
+            raise ValueError(f"mode must be 'finetune' or 'linear', got {mode!r}")
+        default_arch = "r2plus1d_18" if modality == "video" else "resnet18"
+        state = None
+        if pretrained:
+            ckpt_arch, state = load_pretrained_encoder(pretrained, modality)
+            if arch is not None and arch != ckpt_arch:
+                raise ValueError(
+                    f"arch={arch!r} but the checkpoint {pretrained} holds a {ckpt_arch!r} encoder"
+                )
+            arch = ckpt_arch
+        self.arch = arch or default_arch
+        self.encoder: nn.Module = VideoEncoder(self.arch) if modality == "video" else AudioEncoder(self.arch)
+        if state is not None:
+            self.encoder.load_state_dict(state)
+        if mode == "linear":
+            self.encoder.requires_grad_(False)
+        self.video_augment = VideoAugment(size=crop_size)
+        self.audio_gain = AudioGain(gain_db)
+        self.logmel = LogMel(sample_rate=sample_rate, n_mels=n_mels)
+        self.classifier: nn.Module | None = None
+        self._test_outputs: list[dict[str, torch.Tensor]] = []
+
+    def setup(self, stage: str) -> None:
+        """The class count comes from the data module, so the classifier is built once the data is known."""
+        dm = self.trainer.datamodule if self.trainer is not None else None
+        if dm is None:
+            raise ValueError("FinetuneModule needs a downstream data module (UCF101, HMDB51 or ESC-50)")
+        if dm.modality != self.hparams.modality:
+            raise ValueError(
+                f"model.init_args.modality={self.hparams.modality!r} but {type(dm).__name__} provides "
+                f"{dm.modality!r} clips: set model.init_args.modality: {dm.modality}"
+            )
+        if self.classifier is None:
+            self.classifier = nn.Sequential(
+                nn.Dropout(self.hparams.dropout), nn.Linear(self.encoder.out_dim, dm.num_classes)
+            )
+            self.num_classes = dm.num_classes
+            self.clip_acc = MulticlassAccuracy(num_classes=dm.num_classes, average="micro")
+            self.train_acc = MulticlassAccuracy(num_classes=dm.num_classes, average="micro")
+
+    def on_fit_start(self) -> None:
+        path = self.results_path()
+        if path is not None and path.exists():
+            raise FileExistsError(
+                f"{path} already holds results of an earlier run; move it away or pick another"
+            )
+
+    def results_path(self) -> Path | None:
+        if self.hparams.results:
+            return Path(self.hparams.results)
+        log_dir = self.trainer.log_dir if self.trainer is not None else None
+        return Path(log_dir) / "metrics.json" if log_dir else None
+
+    def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
+        with torch.no_grad():
+            if self.hparams.modality == "video":
+                self.video_augment.train(self.training)
+                batch["input"] = self.video_augment(batch["video"])
+            else:
+                self.audio_gain.train(self.training)
+                batch["input"] = self.logmel(self.audio_gain(batch["audio"].float()))
+        return batch
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.hparams.mode == "linear":
+            self.encoder.eval()
+        return self.classifier(self.encoder(x))
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        logits = self(batch["input"])
+        loss = F.cross_entropy(logits, batch["label"])
+        self.train_acc(logits, batch["label"])
+        n = logits.shape[0]
+        self.log("train/loss", loss, prog_bar=True, batch_size=n)
+        self.log("train/top1", self.train_acc, on_step=False, on_epoch=True, batch_size=n)
+        self.log("lr", self.optimizers().param_groups[0]["lr"], batch_size=n)
+        return loss
+
+    def _eval_step(self, batch: dict[str, Any]) -> None:
+        logits = self(batch["input"])
+        self._test_outputs.append(
+            {
+                "probs": logits.float().softmax(dim=1),
+                "label": batch["label"],
+                "video": batch["video_index"],
+                "clip": batch["clip_index"],
+            }
+        )
+
+    def _eval_epoch_end(self, stage: str) -> dict[str, float]:
+        """Clip- and video-level top-1 over every rank's clips, with the sampler's padding repeats removed."""
+        outs = {k: torch.cat([o[k] for o in self._test_outputs]) for k in ("probs", "label", "video", "clip")}
+        self._test_outputs = []
+        if self.trainer.world_size > 1:
+            outs = {k: self.all_gather(v).flatten(0, 1) for k, v in outs.items()}
+        keep = first_occurrences(outs["video"] * (int(outs["clip"].max()) + 1) + outs["clip"])
+        outs = {k: v[keep] for k, v in outs.items()}
+        clip_top1 = (outs["probs"].argmax(1) == outs["label"]).float().mean().item() * 100
+        video_probs, video_labels = video_level_predictions(outs["probs"], outs["video"], outs["label"])
+        video_top1 = (video_probs.argmax(1) == video_labels).float().mean().item() * 100
+        self.log(f"{stage}/clip_top1", clip_top1, rank_zero_only=True)
+        self.log(f"{stage}/video_top1", video_top1, rank_zero_only=True)
+        return {
+            "clip_top1": clip_top1,
+            "video_top1": video_top1,
+            "clips": len(keep),
+            "videos": len(video_labels),
+        }
+
+    def on_validation_epoch_start(self) -> None:
+        self._test_outputs = []
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self._eval_step(batch)
+
+    def on_validation_epoch_end(self) -> None:
+        if self._test_outputs:
+            self._eval_epoch_end("val")
+
+    def on_test_epoch_start(self) -> None:
+        self._test_outputs = []
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self._eval_step(batch)
+
+    def on_test_epoch_end(self) -> None:
+        if not self._test_outputs:
+            return
+        scores = self._eval_epoch_end("test")
+        if self.trainer.is_global_zero and not self.trainer.fast_dev_run:
+            self.write_results(scores)
+
+    def write_results(self, scores: dict[str, float]) -> None:
+        path = self.results_path()
+        if path is None:
+            return
+        dm = self.trainer.datamodule
+        is_audio = dm.modality == "audio"
+        record = {
+            "dataset": dm.dataset_name,
+            "split": None if is_audio else dm.partition,
+            "fold": dm.partition if is_audio else None,
+            "seed": dm.seed,
+            **scores,
+            "pretrained": self.hparams.pretrained,
+            "mode": self.hparams.mode,
+            "arch": self.arch,
+            "epochs": self.current_epoch,
+        }
+        if path.exists():
+            raise FileExistsError(
+                f"{path} already holds results of an earlier run; move it away or pick another"
+            )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(record, indent=2) + "\n")
+        tmp.rename(path)
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        hp = self.hparams
+        params = [p for p in self.parameters() if p.requires_grad]
+        optimizer = torch.optim.SGD(params, lr=hp.lr_peak, momentum=hp.momentum, weight_decay=hp.weight_decay)
+        schedule = warmup_cosine_scheduler(
+            optimizer, self.trainer, hp.warmup_epochs, hp.lr_start, hp.lr_peak, hp.lr_end
+        )
+        return {"optimizer": optimizer, "lr_scheduler": schedule}
