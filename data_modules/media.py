@@ -41,7 +41,9 @@ class MediaInfo:
     channels: int
 
 
-def stream_span(stream: av.stream.Stream, container: av.container.InputContainer) -> tuple[Fraction, Fraction]:
+def stream_span(
+    stream: av.stream.Stream, container: av.container.InputContainer
+) -> tuple[Fraction, Fraction]:
     """(start, end) of one stream in seconds, falling back to the container's figures when the stream has none."""
     tb = stream.time_base
     if stream.start_time is not None and tb is not None:

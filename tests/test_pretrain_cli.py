@@ -148,7 +148,6 @@ def test_resume_sees_exactly_the_batches_of_an_uninterrupted_run(movie_corpus: P
         out = tmp_path / name
         record = ["--trainer.callbacks+=tests.recording.RecordBatches", f"--trainer.callbacks.out={out}"]
         main([*base, f"--run.name={name}", *record, *extra])
-        os.environ.pop(RUN_DIR_ENV, None)
         return out
 
     full = read_records(run("full"))
@@ -160,3 +159,9 @@ def test_resume_sees_exactly_the_batches_of_an_uninterrupted_run(movie_corpus: P
     assert checkpoint.is_file()
     resumed = read_records(run("resumed", f"--ckpt_path={checkpoint}"))
     assert resumed == full[4:]
+
+
+def test_expanded_arguments_expand_to_themselves(tmp_path: Path) -> None:
+    """Lightning's DDP launcher re-runs the command line it was given: expanding twice changes nothing."""
+    args = expand_config_args(["fit", "--config", str(EXPERIMENTS / "movie_k16_Mn.yaml")])
+    assert expand_config_args(args) == args

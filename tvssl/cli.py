@@ -123,11 +123,14 @@ class TVSSLCLI(LightningCLI):
 def lightning_main(argv: Sequence[str]) -> None:
     """Run LightningCLI on ``argv`` with config bases expanded; it reads sys.argv, so that is where they go."""
     saved = sys.argv
+    inherited_run_dir = os.environ.get(RUN_DIR_ENV)
     sys.argv = [saved[0], *expand_config_args(argv)]
     try:
         _cli()
     finally:
         sys.argv = saved
+        if inherited_run_dir is None:
+            os.environ.pop(RUN_DIR_ENV, None)
 
 
 def _cli() -> None:

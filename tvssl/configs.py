@@ -54,7 +54,7 @@ def expand_config_args(argv: Sequence[str]) -> list[str]:
             i += 1
             continue
         path = Path(value)
-        if not path.is_file():
+        if "\n" in value or not path.is_file():  # inline YAML, e.g. a command re-run by a DDP launcher
             out += ["--config", value]
             continue
         chain = config_chain(path)

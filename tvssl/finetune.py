@@ -229,7 +229,7 @@ class FinetuneModule(pl.LightningModule):
         dm = self.trainer.datamodule
         is_audio = dm.modality == "audio"
         record = {
-            "dataset": dm.dataset_name,
+            "dataset": dm.dataset_name.lower().replace("-", ""),
             "split": None if is_audio else dm.partition,
             "fold": dm.partition if is_audio else None,
             "seed": dm.seed,

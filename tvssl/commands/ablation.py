@@ -25,6 +25,7 @@ from tvssl.rows import ROWS_BY_NAME, Row
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
 SECTION_ENV = {"movie": "MOVIE_ROOT", "tv": "TV_ROOT"}
 TASK_ENV = {"ucf101": "UCF101_ROOT", "hmdb51": "HMDB51_ROOT", "esc50": "ESC50_ROOT"}
+TASK_MODALITY = {"ucf101": "video", "hmdb51": "video", "esc50": "audio"}
 
 
 def experiments_dir() -> Path:

@@ -1,0 +1,146 @@
+"""HMDB51 in its official layout: ``<root>/<class>/<name>.avi`` plus ``testTrainMulti_7030_splits/``.
+
+Each class has one file per split, ``<class>_test_split{1,2,3}.txt``, with lines ``<name>.avi <tag>``:
+tag 1 = train, 2 = test, 0 = not used in that split. The classes are the sorted class names of the split files,
+so label ids are stable whatever order the folders are listed in.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from data_modules.downstream import ClipDataModule, LayoutError, Sample, SplitSamples, read_lines
+
+DATASET = "HMDB51"
+SPLIT_DIR = "testTrainMulti_7030_splits"
+TAGS = {"0": None, "1": "train", "2": "test"}
+HINT = (
+    "Expected the official HMDB51 layout: <root>/<class>/<name>.avi and "
+    "<root>/testTrainMulti_7030_splits/<class>_test_split{1,2,3}.txt with lines '<name>.avi <0|1|2>'."
+)
+
+
+def parse_hmdb51(root: str | os.PathLike, split: int) -> SplitSamples:
+    """Train (tag 1) and test (tag 2) samples of official split ``split`` (1-3); tag 0 is skipped."""
+    root = Path(root)
+    if split not in (1, 2, 3):
+        raise ValueError(f"HMDB51 split must be 1, 2 or 3, got {split}")
+    split_dir = root / SPLIT_DIR
+    if not split_dir.is_dir():
+        raise LayoutError(DATASET, root, [f"missing {split_dir}"], HINT)
+    suffix = f"_test_split{split}.txt"
+    split_files = {p.name[: -len(suffix)]: p for p in split_dir.iterdir() if p.name.endswith(suffix)}
+    split_files.pop("", None)
+    if not split_files:
+        raise LayoutError(DATASET, root, [f"no split files {split_dir}/<class>{suffix}"], HINT)
+    classes = sorted(split_files)
+    problems: list[str] = []
+    chosen: dict[str, list[Sample]] = {"train": [], "test": []}
+    for label, name in enumerate(classes):
+        split_file = split_files[name]
+        folder = root / name
+        if not folder.is_dir():
+            problems.append(f"{split_file}: class folder {folder} is missing")
+            continue
+        present = set(os.listdir(folder))
+        seen: dict[str, int] = {}
+        for number, text in read_lines(split_file):
+            where = f"{split_file}:{number}"
+            fields = text.split()
+            if len(fields) != 2:
+                problems.append(f"{where}: expected '<name>.avi <0|1|2>', got {text!r}")
+                continue
+            video, tag = fields
+            if tag not in TAGS:
+                problems.append(f"{where}: tag {tag!r} is not 0 (unused), 1 (train) or 2 (test)")
+                continue
+            if video in seen:
+                problems.append(f"{where}: {video} repeats line {seen[video]}")
+                continue
+            seen[video] = number
+            if video not in present:
+                problems.append(f"{where}: no file {folder / video}")
+                continue
+            part = TAGS[tag]
+            if part is not None:
+                chosen[part].append(Sample(folder / video, label, f"{name}/{Path(video).stem}"))
+    for part, samples in chosen.items():
+        if not problems and not samples:
+            problems.append(
+                f"{split_dir}: no {part} videos (tag {'1' if part == 'train' else '2'}) in split {split}"
+            )
+    if problems:
+        raise LayoutError(DATASET, root, problems, HINT)
+    return SplitSamples(train=chosen["train"], test=chosen["test"], classes=classes)
+
+
+class HMDB51DataModule(ClipDataModule):
+    """HMDB51 action recognition (video encoder), one of the three official splits.
+
+    Args:
+        root: folder holding ``<class>/`` video folders and ``testTrainMulti_7030_splits/``; default: the
+            ``HMDB51_ROOT`` environment variable.
+        split: official split, 1, 2 or 3 (the paper reports split 1).
+        batch_size: clips per batch (paper: 96).
+        num_workers: decoding worker processes per dataloader.
+        slot_seconds: window each clip is centred in (same as pretraining).
+        num_frames: frames per clip.
+        frame_rate: frames per second of a clip (chosen by timestamp, whatever the source rate).
+        sample_rate: audio rate of the clip spec; also the grid of random start times.
+        short_side: frames are scaled to this short side by the decoder (aspect ratio kept).
+        test_clips: evenly spaced clips per test video (video-level accuracy averages over them).
+        val_clips: evenly spaced clips per video in validation (fewer makes validation cheaper).
+        seed: seed of the shuffle and of the random training clip of each (epoch, video).
+        persistent_workers: keep workers alive between epochs.
+        pin_memory: pin batches in page-locked memory; default: when CUDA is available.
+        multiprocessing_context: worker start method; default ``fork`` where the platform has it.
+    """
+
+    dataset_name = DATASET
+    env_var = "HMDB51_ROOT"
+    expected_layout = "<class>/ folders and testTrainMulti_7030_splits/"
+    modality = "video"
+
+    def __init__(
+        self,
+        root: str | None = None,
+        split: int = 1,
+        batch_size: int = 96,
+        num_workers: int = 8,
+        slot_seconds: float = 2.0,
+        num_frames: int = 8,
+        frame_rate: float = 16.0,
+        sample_rate: int = 16000,
+        short_side: int = 128,
+        test_clips: int = 10,
+        val_clips: int = 10,
+        seed: int = 0,
+        persistent_workers: bool = False,
+        pin_memory: bool | None = None,
+        multiprocessing_context: str | None = None,
+    ) -> None:
+        if split not in (1, 2, 3):
+            raise ValueError(f"HMDB51DataModule: split must be 1, 2 or 3, got {split}")
+        super().__init__(
+            root=root,
+            partition=split,
+            batch_size=batch_size,
+            num_workers=num_workers,
+            slot_seconds=slot_seconds,
+            num_frames=num_frames,
+            frame_rate=frame_rate,
+            sample_rate=sample_rate,
+            short_side=short_side,
+            test_clips=test_clips,
+            val_clips=val_clips,
+            seed=seed,
+            persistent_workers=persistent_workers,
+            pin_memory=pin_memory,
+            multiprocessing_context=multiprocessing_context,
+        )
+        self.split = split
+        self.save_hyperparameters()
+
+    def parse(self, root: Path) -> SplitSamples:
+        return parse_hmdb51(root, self.split)

@@ -1,0 +1,79 @@
+"""Two-process CPU DDP pretraining (gloo): ranks share out each global batch, training completes, resume is exact."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from data_modules.longform import MovieDataModule
+from tests.recording import read_records
+
+REPO = Path(__file__).resolve().parents[1]
+SETTINGS = {"k": 4, "w": 8, "batch_size": 16, "clips_per_epoch": 48, "slot_seconds": 0.5, "num_frames": 4}
+
+
+def ddp_fit(corpus: Path, runs: Path, record: Path, *extra: str) -> None:
+    args = [
+        "fit",
+        "--config",
+        str(REPO / "experiments" / "movie_k4_w4.yaml"),
+        f"--data.init_args.root={corpus}",
+        *(f"--data.init_args.{k}={v}" for k, v in SETTINGS.items()),
+        "--data.init_args.w=8",
+        "--data.init_args.short_side=32",
+        "--data.init_args.num_workers=1",
+        "--data.init_args.val_titles=1",
+        "--data.init_args.val_batch_size=4",
+        "--model.init_args.video_arch=tiny",
+        "--model.init_args.audio_arch=tiny",
+        "--model.init_args.crop_size=28",
+        "--model.init_args.n_mels=32",
+        "--trainer.accelerator=cpu",
+        "--trainer.devices=2",
+        "--trainer.strategy=ddp",
+        "--trainer.precision=32-true",
+        "--trainer.max_epochs=2",
+        "--trainer.callbacks.every_n_train_steps=2",
+        "--trainer.callbacks.save_top_k=-1",
+        "--trainer.callbacks+=tests.recording.RecordBatches",
+        f"--trainer.callbacks.out={record}",
+        f"--run.dir={runs}",
+        "--run.wandb=disabled",
+        *extra,
+    ]
+    env = {k: v for k, v in os.environ.items() if k != "TVSSL_RUN_DIR"}
+    env.update(OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
+    subprocess.run([sys.executable, "-m", "tvssl.cli", *args], check=True, env=env, cwd=REPO, timeout=600)
+
+
+@pytest.mark.ddp
+@pytest.mark.slow
+def test_ddp_ranks_split_each_global_batch_and_resume_exactly(movie_corpus: Path, tmp_path: Path) -> None:
+    ddp_fit(movie_corpus, tmp_path / "runs", tmp_path / "full", "--run.name=full")
+    ranks = [read_records(tmp_path / "full", r) for r in (0, 1)]
+    assert len(ranks[0]) == len(ranks[1]) == 6  # 2 epochs x 48 clips / 16 per global batch
+
+    single = MovieDataModule(root=str(movie_corpus), num_workers=0, val_titles=1, **SETTINGS)
+    single.setup("fit")
+    for step, (r0, r1) in enumerate(zip(*ranks)):
+        pairs = [set(zip(r["titles"], r["slots"])) for r in (r0, r1)]
+        assert len(r0["titles"]) == len(r1["titles"]) == 8 and not pairs[0] & pairs[1]
+        plan = single.train_sampler.plan_batch(step // 3, step % 3)
+        assert r0["titles"] + r1["titles"] == plan[:, 0].tolist()
+        assert r0["slots"] + r1["slots"] == plan[:, 1].tolist()
+
+    checkpoint = tmp_path / "runs" / "full" / "version_0" / "checkpoints" / "epoch=0-step=2.ckpt"
+    assert checkpoint.is_file()
+    ddp_fit(
+        movie_corpus,
+        tmp_path / "runs",
+        tmp_path / "resumed",
+        "--run.name=resumed",
+        f"--ckpt_path={checkpoint}",
+    )
+    for rank in (0, 1):
+        assert read_records(tmp_path / "resumed", rank) == ranks[rank][2:]
