@@ -15,17 +15,23 @@ REPORT ?= $(RESULTS)/report
 SMOKE_DATA ?= .tvssl/smoke-data
 WANDB ?= offline
 TVSSL := $(VENV)/bin/tvssl
+# LAUNCH wraps each step (e.g. srun for multi-GPU DDP, see experiments/slurm/ablation.sbatch);
+# STEP_EXTRA passes further `tvssl fit` arguments after `--`.
+LAUNCH ?=
+STEP_EXTRA ?=
 STEP_ARGS = --profile $(PROFILE) --results $(RESULTS) --runs $(RUNS) --smoke-data $(SMOKE_DATA) --wandb $(WANDB)
 
 ifeq ($(PROFILE),smoke)
-SMOKE_TITLES ?= 64
+# k = 1 at the smoke batch of 64 needs 64 distinct training titles (4 more are held out for validation).
+SMOKE_TITLES ?= 68
+SMOKE_TV_SHOWS ?= 26
 SMOKE_MINUTES ?= 1.5
 # what a step needs besides the package: the synthetic data of its section
 SMOKE_NEEDS = $(SMOKE_DATA)/$(1)/.tvssl-synth.json
 $(SMOKE_DATA)/movie/.tvssl-synth.json: | $(STAMP)
 	$(TVSSL) synth $(SMOKE_DATA)/movie --kind movie --titles $(SMOKE_TITLES) --minutes $(SMOKE_MINUTES) --workers 2
 $(SMOKE_DATA)/tv/.tvssl-synth.json: | $(STAMP)
-	$(TVSSL) synth $(SMOKE_DATA)/tv --kind tv --titles $(SMOKE_TITLES) --minutes $(SMOKE_MINUTES) --workers 2
+	$(TVSSL) synth $(SMOKE_DATA)/tv --kind tv --titles $(SMOKE_TV_SHOWS) --episodes 3 --minutes $(SMOKE_MINUTES) --workers 2
 $(SMOKE_DATA)/downstream/.tvssl-synth.json: | $(STAMP)
 	$(TVSSL) synth $(SMOKE_DATA)/downstream --kind downstream
 else ifeq ($(PROFILE),paper)
@@ -39,15 +45,15 @@ endif
 
 define ROW_RULES
 $(RESULTS)/$(1)/pretrain/last.ckpt: | $(STAMP) $(call SMOKE_NEEDS,$(firstword $(subst _, ,$(1))))
-	$(TVSSL) ablation pretrain $(1) $(STEP_ARGS)
+	$(LAUNCH) $(TVSSL) ablation pretrain $(1) $(STEP_ARGS) $(STEP_EXTRA)
 $(foreach s,$(SPLITS),
 $(RESULTS)/$(1)/ucf101_split$(s)/metrics.json: $(RESULTS)/$(1)/pretrain/last.ckpt | $(call SMOKE_NEEDS,downstream)
-	$(TVSSL) ablation finetune $(1) ucf101 --split $(s) $(STEP_ARGS)
+	$(LAUNCH) $(TVSSL) ablation finetune $(1) ucf101 --split $(s) $(STEP_ARGS) $(STEP_EXTRA)
 $(RESULTS)/$(1)/hmdb51_split$(s)/metrics.json: $(RESULTS)/$(1)/pretrain/last.ckpt | $(call SMOKE_NEEDS,downstream)
-	$(TVSSL) ablation finetune $(1) hmdb51 --split $(s) $(STEP_ARGS))
+	$(LAUNCH) $(TVSSL) ablation finetune $(1) hmdb51 --split $(s) $(STEP_ARGS) $(STEP_EXTRA))
 $(foreach n,$(SEEDS),
 $(RESULTS)/$(1)/esc50_fold$(ESC_FOLD)_seed$(n)/metrics.json: $(RESULTS)/$(1)/pretrain/last.ckpt | $(call SMOKE_NEEDS,downstream)
-	$(TVSSL) ablation finetune $(1) esc50 --fold $(ESC_FOLD) --seed $(n) $(STEP_ARGS))
+	$(LAUNCH) $(TVSSL) ablation finetune $(1) esc50 --fold $(ESC_FOLD) --seed $(n) $(STEP_ARGS) $(STEP_EXTRA))
 endef
 $(foreach r,$(ROWS),$(eval $(call ROW_RULES,$(r))))
 

@@ -92,6 +92,11 @@ def merge_loss_logs(run_dirs: Sequence[Path], out: Path) -> int:
     return len(merged)
 
 
+def launched_rank() -> int:
+    """Rank of this process when a launcher (srun, torchrun) started one copy of the step per device."""
+    return int(os.environ.get("SLURM_PROCID") or os.environ.get("RANK") or 0)
+
+
 def run_fit(args: list[str], run_dir: Path) -> None:
     env = {**os.environ, RUN_DIR_ENV: str(run_dir)}
     command = [sys.executable, "-m", "tvssl.cli", "fit", *args]
@@ -120,6 +125,8 @@ def pretrain(row: Row, opts: argparse.Namespace) -> int:
         print(f"tvssl ablation: resuming {row.name} from {resume}", flush=True)
         args += ["--ckpt_path", str(resume)]
     run_fit(args + list(opts.extra), run_dir)
+    if launched_rank() != 0:
+        return 0
     final = run_dir / "checkpoints" / "last.ckpt"
     if not final.is_file():
         raise SystemExit(f"tvssl ablation: {row.name} finished without {final}")
@@ -152,7 +159,7 @@ def finetune(row: Row, opts: argparse.Namespace) -> int:
     args = [
         "--config",
         str(experiments_dir() / "finetune" / f"{task}.yaml"),
-        *profile_configs(opts.profile, "finetune"),
+        *profile_configs(opts.profile, f"finetune-{TASK_MODALITY[task]}"),
     ]
     args += [
         "--data.init_args.root", root,
@@ -168,13 +175,17 @@ def finetune(row: Row, opts: argparse.Namespace) -> int:
         "--run.wandb", opts.wandb,
     ]  # fmt: skip
     run_fit(args + list(opts.extra), run_dir)
-    if not result.is_file():
+    if launched_rank() == 0 and not result.is_file():
         raise SystemExit(f"tvssl ablation: fine-tuning finished without writing {result}")
     return 0
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="tvssl ablation", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        prog="tvssl ablation",
+        description=__doc__.splitlines()[0],
+        epilog="Arguments after `--` go to `tvssl fit` unchanged.",
+    )
     sub = p.add_subparsers(dest="step", required=True)
     sub.add_parser("rows", help="print the Table 1 row names")
     for step in ("pretrain", "finetune"):
@@ -190,17 +201,18 @@ def parser() -> argparse.ArgumentParser:
         s.add_argument("--runs", default="runs")
         s.add_argument("--smoke-data", default=".tvssl/smoke-data")
         s.add_argument("--wandb", default="offline", choices=["offline", "online", "disabled"])
-        s.add_argument("extra", nargs=argparse.REMAINDER, help="further `tvssl fit` arguments after --")
     return p
 
 
 def main(argv: Sequence[str]) -> int:
-    opts = parser().parse_args(argv)
+    argv = list(argv)
+    split = argv.index("--") if "--" in argv else len(argv)
+    opts = parser().parse_args(argv[:split])
+    opts.extra = argv[split + 1 :]
     if opts.step == "rows":
         print(" ".join(ROWS_BY_NAME))
         return 0
     if opts.row not in ROWS_BY_NAME:
         raise SystemExit(f"tvssl ablation: unknown row {opts.row!r}; rows: {' '.join(ROWS_BY_NAME)}")
-    opts.extra = [a for a in opts.extra if a != "--"]
     step = pretrain if opts.step == "pretrain" else finetune
     return step(ROWS_BY_NAME[opts.row], opts)
