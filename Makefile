@@ -7,6 +7,7 @@ STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
 .PHONY: help install test test-fast lint demo
+DEMO ?= demo
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -29,5 +30,16 @@ test-fast: $(STAMP) ## skip tests marked slow or ddp
 lint: $(STAMP) ## ruff check and format check
 	$(VENV)/bin/ruff check tvssl data_modules tests
 	$(VENV)/bin/ruff format --check tvssl data_modules tests
+
+demo: $(STAMP) ## the main job end to end on a synthetic corpus: pretrain k=1 and k=16/Mn, fine-tune, report
+	$(MAKE) --no-print-directory ablation PROFILE=smoke ROWS="movie_k1 movie_k16_Mn" \
+		RESULTS=$(DEMO)/results RUNS=$(DEMO)/runs SMOKE_DATA=$(DEMO)/data REPORT=$(DEMO)/report
+	@echo
+	@echo "Demo finished. Where everything is:"
+	@echo "  synthetic corpus + downstream sets   $(DEMO)/data/movie  $(DEMO)/data/downstream"
+	@echo "  runs (config, CSV log, W&B offline, checkpoints)   $(DEMO)/runs/<run name>/version_N"
+	@echo "  results per row (loss curve, fine-tune metrics)    $(DEMO)/results/<row>/"
+	@echo "  Table 1 and Figure 1                 $(DEMO)/report/table1.md  $(DEMO)/report/figure1.png"
+	@echo "  sync W&B later: .venv/bin/wandb sync $(DEMO)/runs/*/version_*/wandb/offline-run-*"
 
 include experiments/ablation.mk

@@ -207,11 +207,20 @@ def _hsv(h: float, s: float, v: float) -> tuple[int, int, int]:
 
 
 def random_character(rng: np.random.Generator, name: str) -> Character:
-    """A fresh character: bright saturated motif (stands out from the muted backdrops) and its voice."""
+    """A fresh character: bright saturated motif (stands out from the muted backdrops) and its voice.
+
+    As with real sound sources, how a character sounds follows from what it looks like, the same way in
+    every title: hue sets the pitch (140 Hz at hue 0 up to 700 Hz), shape sets the timbre (circle,
+    diamond, ring harmonic; square, triangle, cross FM) and the pattern's frequency sets the vibrato
+    rate. This cross-modal regularity is what a pretrained encoder can learn and carry to unseen titles
+    and the downstream sets.
+    """
     hue = rng.random()
     color = _hsv(hue, rng.uniform(0.65, 1.0), rng.uniform(0.8, 1.0))
     color2 = _hsv(hue + rng.uniform(0.3, 0.7), rng.uniform(0.4, 1.0), rng.uniform(0.15, 0.95))
-    if rng.random() < 0.6:
+    shape = str(rng.choice(SHAPES))
+    pattern_freq = float(rng.uniform(1.2, 2.5))
+    if SHAPES.index(shape) % 2 == 0:
         rolloff = rng.uniform(0.5, 2.0)
         harmonics = tuple(float(rng.uniform(0.2, 1.0) * k**-rolloff) for k in range(1, 7))
         fm_ratio, fm_index = 0.0, 0.0
@@ -220,18 +229,18 @@ def random_character(rng: np.random.Generator, name: str) -> Character:
         fm_ratio = float(rng.choice([0.5, 1.0, 1.5, 2.0, 3.0]))
         fm_index = float(rng.uniform(0.5, 3.0))
     voice = Voice(
-        f0=float(np.exp(rng.uniform(np.log(140.0), np.log(700.0)))),
+        f0=float(140.0 * 5.0**hue * rng.uniform(0.97, 1.03)),
         harmonics=harmonics,
-        vibrato_rate=float(rng.uniform(3.0, 7.0)),
+        vibrato_rate=float(2.4 * pattern_freq),
         vibrato_depth=float(rng.uniform(0.003, 0.025)),
         fm_ratio=fm_ratio,
         fm_index=fm_index,
     )
     return Character(
         name=name,
-        shape=str(rng.choice(SHAPES)),
+        shape=shape,
         pattern=str(rng.choice(PATTERNS)),
-        pattern_freq=float(rng.uniform(1.2, 2.5)),
+        pattern_freq=pattern_freq,
         color=color,
         color2=color2,
         size=float(rng.uniform(0.12, 0.18)),
@@ -240,22 +249,28 @@ def random_character(rng: np.random.Generator, name: str) -> Character:
 
 
 def random_scene(rng: np.random.Generator, name: str) -> SceneStyle:
-    """A fresh scene style: muted backdrop colours and an ambience."""
+    """A fresh scene style: muted backdrop colours and an ambience that follows from them.
+
+    The same rule holds in every title: the backdrop's hue sets the noise cutoff, its brightness the
+    spectral slope (dark sets rumble, bright ones hiss) and the texture's frequency the hum.
+    """
     hue = rng.random()
+    value = rng.uniform(0.3, 0.7)
+    texture_freq = float(rng.uniform(3.0, 10.0))
     return SceneStyle(
         name=name,
-        top=_hsv(hue, rng.uniform(0.15, 0.6), rng.uniform(0.3, 0.7)),
+        top=_hsv(hue, rng.uniform(0.15, 0.6), value),
         bottom=_hsv(hue + rng.uniform(-0.15, 0.15), rng.uniform(0.15, 0.6), rng.uniform(0.15, 0.5)),
         angle=float(rng.uniform(0, 2 * np.pi)),
         texture=str(rng.choice(TEXTURES)),
-        texture_freq=float(rng.uniform(3.0, 10.0)),
+        texture_freq=texture_freq,
         texture_contrast=float(rng.uniform(0.05, 0.15)),
         floor=float(rng.uniform(0.7, 0.85)),
-        noise_slope=float(rng.uniform(0.0, 2.0)),
-        noise_cutoff=float(rng.uniform(1000.0, 7000.0)),
+        noise_slope=float(2.0 * (0.7 - value) / 0.4),
+        noise_cutoff=float(1000.0 + 6000.0 * hue),
         noise_level=float(rng.uniform(0.005, 0.02)),
-        hum_freq=float(rng.uniform(50.0, 120.0)),
-        hum_level=float(rng.uniform(0.0, 0.008)),
+        hum_freq=float(50.0 + 10.0 * (texture_freq - 3.0)),
+        hum_level=float(rng.uniform(0.002, 0.008)),
         seed=int(rng.integers(2**31)),
     )
 

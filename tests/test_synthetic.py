@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import colorsys
 import csv
 import hashlib
 import json
@@ -351,3 +352,23 @@ def test_cli_rerun_of_a_downstream_set_drops_stale_classes_and_bad_settings_leav
     fresh = tmp_path / "fresh"
     assert synth.main([str(fresh), "--width", "63"]) == 2
     assert "even" in capsys.readouterr().err and not fresh.exists()
+
+
+def test_how_a_character_or_set_sounds_follows_from_how_it_looks() -> None:
+    """The cross-modal regularity pretraining can learn: the same rule in every title, not a per-title pairing."""
+    from data_modules.synthetic import SHAPES, random_character, random_scene
+
+    rng = np.random.default_rng(11)
+    characters = [random_character(rng, f"c{i}") for i in range(200)]
+    hues = np.array([colorsys.rgb_to_hsv(*(c / 255 for c in ch.color))[0] for ch in characters])
+    pitch = np.log(np.array([ch.voice.f0 for ch in characters]))
+    assert np.corrcoef(hues, pitch)[0, 1] > 0.95
+    for ch in characters:
+        assert (SHAPES.index(ch.shape) % 2 == 0) == bool(ch.voice.harmonics)
+        assert ch.voice.vibrato_rate == pytest.approx(2.4 * ch.pattern_freq)
+    scenes = [random_scene(rng, f"s{i}") for i in range(200)]
+    top_hue = np.array([colorsys.rgb_to_hsv(*(c / 255 for c in s.top))[0] for s in scenes])
+    cutoff = np.array([s.noise_cutoff for s in scenes])
+    assert np.corrcoef(top_hue, cutoff)[0, 1] > 0.99
+    brightness = np.array([max(s.top) / 255 for s in scenes])
+    assert np.corrcoef(brightness, [s.noise_slope for s in scenes])[0, 1] < -0.99
