@@ -6,8 +6,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-fast lint demo
+.PHONY: help install test test-fast lint demo bench
 DEMO ?= demo
+BENCH_DIR ?= .tvssl/bench
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -41,5 +42,10 @@ demo: $(STAMP) ## the main job end to end on a synthetic corpus: pretrain k=1 an
 	@echo "  results per row (loss curve, fine-tune metrics)    $(DEMO)/results/<row>/"
 	@echo "  Table 1 and Figure 1                 $(DEMO)/report/table1.md  $(DEMO)/report/figure1.png"
 	@echo "  sync W&B later: .venv/bin/wandb sync $(DEMO)/runs/*/version_*/wandb/offline-run-*"
+
+bench: $(STAMP) ## decoding throughput on a generated 10-minute 720p title (grouped vs per-clip vs sequential)
+	$(VENV)/bin/tvssl bench decode --make-title $(BENCH_DIR) --k 16 --w Mn
+	$(VENV)/bin/tvssl bench decode --manifest $(BENCH_DIR)/manifest.csv --k 16 --w 16
+	$(VENV)/bin/tvssl bench decode --manifest $(BENCH_DIR)/manifest.csv --k 1
 
 include experiments/ablation.mk

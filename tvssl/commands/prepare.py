@@ -1,0 +1,130 @@
+"""``tvssl prepare SRC_MANIFEST DST``: a training copy of a corpus, for near-constant random-access cost.
+
+Video is scaled to the training short side with a keyframe at every slot boundary, audio is re-encoded to AAC,
+title time is kept. Titles run in parallel processes; re-running skips verified outputs and redoes broken
+ones, so an interrupted run is resumed by running it again. Writes DST/manifest.csv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Sequence
+from fractions import Fraction
+from pathlib import Path
+
+from data_modules.index import CorpusError, ManifestError, summarize
+from data_modules.prepare import FAILED, PrepareSettings, TitleOutcome, prepare_corpus, summarize_outcomes
+
+
+def _seconds(text: str) -> Fraction:
+    try:
+        value = Fraction(text)
+    except (ValueError, ZeroDivisionError) as exc:
+        raise argparse.ArgumentTypeError(f"expected seconds such as 2 or 0.5, got {text!r}") from exc
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0 seconds, got {text!r}")
+    return value
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from exc
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {text!r}")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tvssl prepare",
+        description="Transcode the usable titles of a manifest for training: short side scaled, a keyframe at "
+        "every slot boundary, AAC audio, title time kept. Resumable; writes DST/manifest.csv.",
+    )
+    parser.add_argument("manifest", type=Path, metavar="SRC_MANIFEST", help="manifest of the source corpus")
+    parser.add_argument("dst", type=Path, metavar="DST", help="folder of the prepared copy (created)")
+    parser.add_argument(
+        "--src-root",
+        type=Path,
+        default=None,
+        help="folder the source manifest's paths are relative to (default: the manifest's folder, or ROOT "
+        "for ROOT/.tvssl/manifest.csv)",
+    )
+    parser.add_argument(
+        "--short-side", type=_positive, default=128, help="short side in pixels (default: 128)"
+    )
+    parser.add_argument(
+        "--keyframe-every",
+        type=_seconds,
+        default=Fraction(2),
+        metavar="SLOT",
+        help="slot length in seconds: a keyframe at every slot boundary (default: 2)",
+    )
+    parser.add_argument("--crf", type=int, default=23, help="x264 quality, lower is better (default: 23)")
+    parser.add_argument("--preset", default="veryfast", help="x264 preset (default: veryfast)")
+    parser.add_argument(
+        "--audio-rate", type=_positive, default=None, help="resample audio to this rate (default: keep)"
+    )
+    parser.add_argument(
+        "--workers",
+        type=_positive,
+        default=None,
+        help="titles transcoded in parallel processes (default: one per CPU core)",
+    )
+    parser.add_argument(
+        "--kind",
+        choices=("movie", "tv"),
+        default=None,
+        help="kind of the new manifest (default: the source's)",
+    )
+    return parser
+
+
+def _line(outcome: TitleOutcome) -> str:
+    took = f" in {outcome.seconds:.1f} s" if outcome.seconds >= 0.05 else ""
+    detail = f": {outcome.detail}" if outcome.detail else ""
+    return f"{outcome.status:<9} {outcome.path}{took}{detail}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = PrepareSettings(
+            short_side=args.short_side,
+            keyframe_every=args.keyframe_every,
+            crf=args.crf,
+            preset=args.preset,
+            audio_rate=args.audio_rate,
+        )
+        if not args.manifest.is_file():
+            raise ValueError(f"source manifest {args.manifest} does not exist; make it with `tvssl index`")
+        started = time.perf_counter()
+        result = prepare_corpus(
+            args.manifest,
+            args.dst,
+            settings,
+            src_root=args.src_root,
+            workers=args.workers or os.cpu_count() or 1,
+            kind=args.kind,
+            on_outcome=lambda o: print(_line(o), flush=True),
+        )
+    except (ValueError, ManifestError, CorpusError) as exc:
+        print(f"tvssl prepare: error: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"tvssl prepare: {summarize_outcomes(result.outcomes)} in {time.perf_counter() - started:.1f} s; "
+        f"wrote {result.manifest}"
+    )
+    print(summarize(result.records))
+    failed = result.count(FAILED)
+    if failed:
+        print(
+            f"tvssl prepare: {failed} title(s) failed (see above); fix or exclude them and run again",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
