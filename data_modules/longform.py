@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import warnings
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -30,6 +31,12 @@ from data_modules.sampling import LongFormBatchSampler
 log = logging.getLogger(__name__)
 
 MAX_SUBSTITUTION_TRIES = 8
+
+# Lightning cannot see that our loaders resume mid-epoch through the datamodule's sampler state, and says
+# they do not; the resume test proves they do.
+warnings.filterwarnings(
+    "ignore", message="You're resuming from a checkpoint that ended before the epoch ended"
+)
 
 
 @dataclass(frozen=True)
