@@ -245,7 +245,10 @@ class LongFormDataModule(pl.LightningDataModule):
 
     @property
     def root(self) -> Path:
+        """The corpus folder: ``root``, else the environment variable, else the folder of ``manifest``."""
         value = self.root_arg or os.environ.get(self.root_env)
+        if not value and self.manifest_arg:
+            value = str(Path(self.manifest_arg).parent)
         if not value:
             raise ValueError(
                 f"{type(self).__name__}: no corpus root. Set `data.init_args.root` in the config "
@@ -295,6 +298,11 @@ class LongFormDataModule(pl.LightningDataModule):
         if not records:
             raise ValueError(
                 f"manifest {self.manifest_path} lists no usable title (see its `reason` column)."
+            )
+        if not (self.root / records[0].path).is_file():
+            raise ValueError(
+                f"{self.root / records[0].path} (first title of {self.manifest_path}) does not exist: manifest "
+                f"paths are relative to the corpus root; set `data.init_args.root` or {self.root_env} to it."
             )
         file_slots = [usable_slots(r, self.spec.slot_seconds, self.head, self.tail) for r in records]
         held_out = self._held_out_groups({self.group_key(r) for r in records})
