@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -97,6 +98,9 @@ class TVSSLCLI(LightningCLI):
         if trainer_config.get("logger") is False:
             return super().instantiate_trainer(**kwargs)
         run_dir = allocate_run_dir(Path(run.get("dir") or "runs"), run["name"])
+        # The directory is new by construction; the CSV logger only sees W&B's files in it and would warn
+        # that earlier logs get deleted.
+        warnings.filterwarnings("ignore", message=r"Experiment logs directory .* exists and is not empty")
         loggers: list[Logger] = [CSVLogger(save_dir=str(run_dir), name="", version="")]
         if mode != "disabled":
             (run_dir / "wandb").mkdir(exist_ok=True)
