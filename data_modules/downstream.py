@@ -489,3 +489,65 @@ class ClipDataModule(pl.LightningDataModule):
         self.setup("test")
         assert self.test_set is not None
         return self._loader(self.test_set, None)
+
+
+class VideoSplitDataModule(ClipDataModule):
+    """A video action-recognition set with three official splits (UCF101, HMDB51): one constructor for both.
+
+    Args:
+        root: folder of the dataset in its official layout; default: the dataset's environment variable.
+        split: official split, 1, 2 or 3 (the paper reports split 1).
+        batch_size: clips per batch (paper: 96).
+        num_workers: decoding worker processes per dataloader.
+        slot_seconds: window each clip is centred in (same as pretraining).
+        num_frames: frames per clip.
+        frame_rate: frames per second of a clip (chosen by timestamp, whatever the source rate).
+        sample_rate: audio rate of the clip spec; also the grid of random start times.
+        short_side: frames are scaled to this short side by the decoder (aspect ratio kept).
+        test_clips: evenly spaced clips per test video (video-level accuracy averages over them).
+        val_clips: evenly spaced clips per video in validation (fewer makes validation cheaper).
+        seed: seed of the shuffle and of the random training clip of each (epoch, video).
+        persistent_workers: keep workers alive between epochs.
+        pin_memory: pin batches in page-locked memory; default: when CUDA is available.
+        multiprocessing_context: worker start method; default ``fork`` where the platform has it.
+    """
+
+    def __init__(
+        self,
+        root: str | None = None,
+        split: int = 1,
+        batch_size: int = 96,
+        num_workers: int = 8,
+        slot_seconds: float = 2.0,
+        num_frames: int = 8,
+        frame_rate: float = 16.0,
+        sample_rate: int = 16000,
+        short_side: int = 128,
+        test_clips: int = 10,
+        val_clips: int = 10,
+        seed: int = 0,
+        persistent_workers: bool = False,
+        pin_memory: bool | None = None,
+        multiprocessing_context: str | None = None,
+    ) -> None:
+        if split not in (1, 2, 3):
+            raise ValueError(f"{type(self).__name__}: split must be 1, 2 or 3, got {split}")
+        super().__init__(
+            root=root,
+            partition=split,
+            batch_size=batch_size,
+            num_workers=num_workers,
+            slot_seconds=slot_seconds,
+            num_frames=num_frames,
+            frame_rate=frame_rate,
+            sample_rate=sample_rate,
+            short_side=short_side,
+            test_clips=test_clips,
+            val_clips=val_clips,
+            seed=seed,
+            persistent_workers=persistent_workers,
+            pin_memory=pin_memory,
+            multiprocessing_context=multiprocessing_context,
+        )
+        self.split = split
+        self.save_hyperparameters()

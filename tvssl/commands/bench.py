@@ -18,28 +18,9 @@ from typing import Any
 import yaml
 
 from tvssl import throughput
+from tvssl.commands.arguments import positive, seconds
 
 BENCH_TITLE = {"minutes": 10.0, "width": 1280, "height": 720, "fps": 24, "gop_seconds": 10.0}
-
-
-def _seconds(text: str) -> Fraction:
-    try:
-        value = Fraction(text)
-    except (ValueError, ZeroDivisionError) as exc:
-        raise argparse.ArgumentTypeError(f"expected seconds such as 2 or 0.5, got {text!r}") from exc
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text!r}")
-    return value
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from exc
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {text!r}")
-    return value
 
 
 def _window(text: str) -> int | str:
@@ -82,20 +63,18 @@ def _parser() -> argparse.ArgumentParser:
         default=BENCH_TITLE["minutes"],
         help="length of the title --make-title writes (default: 10)",
     )
-    dec.add_argument("--k", type=_positive, default=16, help="clips per group (default: 16)")
+    dec.add_argument("--k", type=positive, default=16, help="clips per group (default: 16)")
     dec.add_argument("--w", type=_window, default="Mn", help="window in slots, or Mn (default: Mn)")
     dec.add_argument(
-        "--clips", type=_positive, default=64, help="clips per round, a multiple of k (default: 64)"
+        "--clips", type=positive, default=64, help="clips per round, a multiple of k (default: 64)"
     )
-    dec.add_argument("--rounds", type=_positive, default=5, help="interleaved rounds (default: 5)")
+    dec.add_argument("--rounds", type=positive, default=5, help="interleaved rounds (default: 5)")
     dec.add_argument("--seed", type=int, default=0, help="seed of the clip choice (default: 0)")
-    dec.add_argument("--slot-seconds", type=_seconds, default=Fraction(2), help="slot length (default: 2)")
-    dec.add_argument("--num-frames", type=_positive, default=8, help="frames per clip (default: 8)")
-    dec.add_argument(
-        "--frame-rate", type=_seconds, default=Fraction(16), help="clip frame rate (default: 16)"
-    )
-    dec.add_argument("--sample-rate", type=_positive, default=16000, help="audio rate (default: 16000)")
-    dec.add_argument("--short-side", type=_positive, default=128, help="scaled short side (default: 128)")
+    dec.add_argument("--slot-seconds", type=seconds, default=Fraction(2), help="slot length (default: 2)")
+    dec.add_argument("--num-frames", type=positive, default=8, help="frames per clip (default: 8)")
+    dec.add_argument("--frame-rate", type=seconds, default=Fraction(16), help="clip frame rate (default: 16)")
+    dec.add_argument("--sample-rate", type=positive, default=16000, help="audio rate (default: 16000)")
+    dec.add_argument("--short-side", type=positive, default=128, help="scaled short side (default: 128)")
     dec.add_argument("--no-torchcodec", action="store_true", help="leave out the torchcodec column")
     dec.add_argument("--json", type=Path, default=None, help="also write the results to this JSON file")
 
@@ -114,10 +93,10 @@ def _parser() -> argparse.ArgumentParser:
         help="override a setting, e.g. data.init_args.batch_size=16 (VALUE is YAML); repeatable",
     )
     load.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker counts (default: 1 2)")
-    load.add_argument("--batches", type=_positive, default=20, help="timed batches per run (default: 20)")
+    load.add_argument("--batches", type=positive, default=20, help="timed batches per run (default: 20)")
     load.add_argument("--warmup", type=int, default=3, help="untimed batches first (default: 3)")
     load.add_argument(
-        "--rounds", type=_positive, default=1, help="runs per worker count, interleaved (default: 1)"
+        "--rounds", type=positive, default=1, help="runs per worker count, interleaved (default: 1)"
     )
     load.add_argument(
         "--calibrate-seconds",

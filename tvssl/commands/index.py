@@ -8,26 +8,7 @@ from collections.abc import Sequence
 from fractions import Fraction
 
 from data_modules.index import CorpusError, ManifestError, build_index, summarize
-
-
-def _seconds(text: str) -> Fraction:
-    try:
-        value = Fraction(text)
-    except (ValueError, ZeroDivisionError) as exc:
-        raise argparse.ArgumentTypeError(f"expected seconds such as 2 or 0.5, got {text!r}") from exc
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0 seconds, got {text!r}")
-    return value
-
-
-def _workers(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected a whole number of processes, got {text!r}") from exc
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {text!r}")
-    return value
+from tvssl.commands.arguments import positive, seconds
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -49,17 +30,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--workers",
-        type=_workers,
+        type=positive,
         default=None,
         metavar="N",
         help="probing processes (default: one per CPU core)",
     )
     parser.add_argument(
-        "--slot-seconds", type=_seconds, default=Fraction(2), metavar="S", help="slot length (default: 2)"
+        "--slot-seconds", type=seconds, default=Fraction(2), metavar="S", help="slot length (default: 2)"
     )
     parser.add_argument(
         "--min-seconds",
-        type=_seconds,
+        type=seconds,
         default=None,
         metavar="S",
         help="exclude titles shorter than this (default: one slot)",

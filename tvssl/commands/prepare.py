@@ -17,26 +17,7 @@ from pathlib import Path
 
 from data_modules.index import CorpusError, ManifestError, summarize
 from data_modules.prepare import FAILED, PrepareSettings, TitleOutcome, prepare_corpus, summarize_outcomes
-
-
-def _seconds(text: str) -> Fraction:
-    try:
-        value = Fraction(text)
-    except (ValueError, ZeroDivisionError) as exc:
-        raise argparse.ArgumentTypeError(f"expected seconds such as 2 or 0.5, got {text!r}") from exc
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0 seconds, got {text!r}")
-    return value
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from exc
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {text!r}")
-    return value
+from tvssl.commands.arguments import positive, seconds
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -55,11 +36,11 @@ def _parser() -> argparse.ArgumentParser:
         "for ROOT/.tvssl/manifest.csv)",
     )
     parser.add_argument(
-        "--short-side", type=_positive, default=128, help="short side in pixels (default: 128)"
+        "--short-side", type=positive, default=128, help="short side in pixels (default: 128)"
     )
     parser.add_argument(
         "--keyframe-every",
-        type=_seconds,
+        type=seconds,
         default=Fraction(2),
         metavar="SLOT",
         help="slot length in seconds: a keyframe at every slot boundary (default: 2)",
@@ -67,11 +48,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--crf", type=int, default=23, help="x264 quality, lower is better (default: 23)")
     parser.add_argument("--preset", default="veryfast", help="x264 preset (default: veryfast)")
     parser.add_argument(
-        "--audio-rate", type=_positive, default=None, help="resample audio to this rate (default: keep)"
+        "--audio-rate", type=positive, default=None, help="resample audio to this rate (default: keep)"
     )
     parser.add_argument(
         "--workers",
-        type=_positive,
+        type=positive,
         default=None,
         help="titles transcoded in parallel processes (default: one per CPU core)",
     )
