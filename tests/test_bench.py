@@ -136,6 +136,8 @@ def test_bench_decode_prints_readers_ratios_and_work(
         import torchcodec  # noqa: F401
     except Exception:
         assert re.search(r"^torchcodec\s+\(column skipped: ", text, re.M)
+    work = re.search(rf"decode \+ scale {NUMBER} ms; .* would add {NUMBER} ms per clip in a worker", text)
+    assert work and float(work.group(1)) > 0 and float(work.group(2)) > 0, text
     result = yaml.safe_load(out.read_text())
     assert result["k"] == 4 and result["rounds"] == 2 and set(result["readers"]) >= {"per-clip", "grouped"}
     assert result["grouped_over_per_clip"] == pytest.approx(float(ratios.group(1)), abs=0.01)

@@ -507,6 +507,37 @@ def bench_decode(
     return result
 
 
+def augment_cost(
+    titles: Sequence[Title], spec: ClipSpec, k: int, w: int | str, clips: int, seed: int, crop: int = 112
+) -> tuple[float, float]:
+    """CPU seconds per clip in a worker: (decode + scale, what crops, flips, jitter, gain and log-mel would add).
+
+    The second figure is the work the suite moved out of the workers: it runs batched on the device in
+    ``on_after_batch_transfer``. Here it runs per clip on the CPU, as a worker-side transform would.
+    """
+    import torch
+
+    from tvssl.augment import AudioGain, VideoAugment
+    from tvssl.models import LogMel
+
+    groups = plan_groups(titles, k, w, clips, seed, 0)
+    start = time.process_time()
+    decoded = [
+        read_windows(titles[t].path, [s * spec.slot_seconds for s in slots], spec) for t, slots in groups
+    ]
+    n = sum(len(c.video) for c in decoded)
+    decode = (time.process_time() - start) / n
+    video_aug, gain = VideoAugment(crop).train(), AudioGain().train()
+    logmel = LogMel(sample_rate=spec.sample_rate)
+    start = time.process_time()
+    with torch.no_grad():
+        for c in decoded:
+            for i in range(len(c.video)):
+                video_aug(torch.from_numpy(c.video[i : i + 1]))
+                logmel(gain(torch.from_numpy(c.audio[i : i + 1])))
+    return decode, (time.process_time() - start) / n
+
+
 def decode_table(bench: DecodeBench) -> str:
     """The result table: medians over rounds, ratios to the per-clip reader, work per clip."""
     header = (

@@ -216,6 +216,11 @@ def _decode(args: argparse.Namespace) -> int:
     print(f"after: {_load_average()}")
     print()
     print(throughput.decode_table(bench))
+    decode, augment = throughput.augment_cost(titles, spec, args.k, args.w, args.clips, args.seed)
+    print(
+        f"worker CPU per clip: decode + scale {decode * 1000:.1f} ms; crops, flips, jitter, gain and log-mel "
+        f"would add {augment * 1000:.1f} ms per clip in a worker (the suite runs them batched on the device)"
+    )
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(bench.as_dict(), indent=1))
