@@ -19,14 +19,13 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-import av
 import lightning.pytorch as pl
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from data_modules.decoding import ClipDecodeError, ClipSpec, read_windows
-from data_modules.media import MediaError, stream_span
+from data_modules.media import MediaError, open_media, stream_span
 
 Modality = Literal["video", "audio"]
 
@@ -101,14 +100,7 @@ def read_lines(path: Path) -> Iterator[tuple[int, str]]:
 def stream_duration(path: str | os.PathLike, modality: Modality) -> Fraction:
     """Seconds of the ``modality`` stream of ``path``; the decoder counts time from that stream's start too."""
     p = Path(path)
-    try:
-        if p.stat().st_size == 0:
-            raise MediaError(p, "empty file")
-        container = av.open(str(p), metadata_errors="ignore")
-    except av.error.InvalidDataError as exc:
-        raise MediaError(p, "not media", str(exc)) from exc
-    except (av.error.FFmpegError, OSError) as exc:
-        raise MediaError(p, "unreadable", str(exc)) from exc
+    container = open_media(p)
     with container:
         streams = container.streams.video if modality == "video" else container.streams.audio
         if not streams:

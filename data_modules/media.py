@@ -72,8 +72,8 @@ def title_span(container: av.container.InputContainer) -> tuple[Fraction, Fracti
     return origin, max(Fraction(0), min(v_end, a_end) - origin)
 
 
-def probe(path: str | os.PathLike) -> MediaInfo:
-    """Read the headers of ``path``; raise ``MediaError`` with a specific reason when it cannot be a title."""
+def open_media(path: str | os.PathLike) -> av.container.InputContainer:
+    """Open ``path`` for reading; raise ``MediaError`` (empty file, unreadable, not media) when it cannot be."""
     p = Path(path)
     try:
         size = p.stat().st_size
@@ -82,11 +82,16 @@ def probe(path: str | os.PathLike) -> MediaInfo:
     if size == 0:
         raise MediaError(p, "empty file")
     try:
-        container = av.open(str(p), metadata_errors="ignore")
+        return av.open(str(p), metadata_errors="ignore")
     except av.error.InvalidDataError as exc:
         raise MediaError(p, "not media", str(exc)) from exc
     except (av.error.FFmpegError, OSError) as exc:
         raise MediaError(p, "unreadable", str(exc)) from exc
+
+
+def probe(path: str | os.PathLike) -> MediaInfo:
+    """Read the headers of ``path``; raise ``MediaError`` with a specific reason when it cannot be a title."""
+    container = open_media(path)
     with container:
         origin, duration = title_span(container)
         video = container.streams.video[0]

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.overrides import tiny_overrides
 from tvssl.cli import RUN_DIR_ENV, main
 from tvssl.evaluation import first_occurrences, video_level_predictions
 from tvssl.finetune import FinetuneModule, load_pretrained_encoder
@@ -26,30 +27,8 @@ def _fresh_run_dir_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def pretrained(movie_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real ContrastiveAVModule checkpoint: two steps of movie_k4_w4 with tiny encoders."""
     runs = tmp_path_factory.mktemp("pretrain-runs")
-    main(
-        [
-            "fit",
-            "--config",
-            str(EXPERIMENTS / "movie_k4_w4.yaml"),
-            f"--data.init_args.root={movie_corpus}",
-            "--data.init_args.batch_size=8",
-            "--data.init_args.slot_seconds=0.5",
-            "--data.init_args.num_frames=4",
-            "--data.init_args.short_side=32",
-            "--data.init_args.num_workers=0",
-            "--data.init_args.val_titles=1",
-            "--model.init_args.video_arch=tiny",
-            "--model.init_args.audio_arch=tiny",
-            "--model.init_args.crop_size=28",
-            "--model.init_args.n_mels=32",
-            "--trainer.accelerator=cpu",
-            "--trainer.precision=32-true",
-            "--trainer.max_steps=2",
-            "--trainer.limit_val_batches=0",
-            f"--run.dir={runs}",
-            "--run.wandb=disabled",
-        ]
-    )
+    config = str(EXPERIMENTS / "movie_k4_w4.yaml")
+    main(["fit", "--config", config, *tiny_overrides(movie_corpus, runs, 8), "--trainer.max_steps=2"])
     checkpoint = runs / "movie_k4_w4" / "version_0" / "checkpoints" / "last.ckpt"
     assert checkpoint.is_file()
     return checkpoint

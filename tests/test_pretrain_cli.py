@@ -12,6 +12,7 @@ import pytest
 import torch
 import yaml
 
+from tests.overrides import tiny_overrides
 from tests.recording import read_records
 from tvssl.cli import RUN_DIR_ENV, main
 from tvssl.configs import expand_config_args, resolved_settings
@@ -19,29 +20,6 @@ from tvssl.rows import ROWS
 
 REPO = Path(__file__).resolve().parents[1]
 EXPERIMENTS = REPO / "experiments"
-
-
-def tiny_overrides(root: Path, runs: Path, batch: int) -> list[str]:
-    """Command-line overrides that make a paper row run on the small generated corpora in seconds."""
-    return [
-        f"--data.init_args.root={root}",
-        f"--data.init_args.batch_size={batch}",
-        "--data.init_args.slot_seconds=0.5",
-        "--data.init_args.num_frames=4",
-        "--data.init_args.short_side=32",
-        "--data.init_args.num_workers=0",
-        "--data.init_args.val_titles=1",
-        "--model.init_args.video_arch=tiny",
-        "--model.init_args.audio_arch=tiny",
-        "--model.init_args.head_hidden_dim=32",
-        "--model.init_args.crop_size=28",
-        "--model.init_args.n_mels=32",
-        "--trainer.accelerator=cpu",
-        "--trainer.devices=1",
-        "--trainer.precision=32-true",
-        f"--run.dir={runs}",
-        "--run.wandb=disabled",
-    ]
 
 
 @pytest.fixture(autouse=True)
