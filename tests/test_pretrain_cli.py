@@ -145,3 +145,25 @@ def test_expanded_arguments_expand_to_themselves(tmp_path: Path) -> None:
     """Lightning's DDP launcher re-runs the command line it was given: expanding twice changes nothing."""
     args = expand_config_args(["fit", "--config", str(EXPERIMENTS / "movie_k16_Mn.yaml")])
     assert expand_config_args(args) == args
+
+
+def test_run_directories_are_new_per_run_and_shared_by_the_ranks_of_a_job(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tvssl.cli import allocate_run_dir
+
+    for var in ("SLURM_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURM_RESTART_COUNT", "TORCHELASTIC_RUN_ID"):
+        monkeypatch.delenv(var, raising=False)
+    first = allocate_run_dir(tmp_path, "row")
+    assert first == tmp_path / "row" / "version_0" and os.environ[RUN_DIR_ENV] == str(first)
+    assert allocate_run_dir(tmp_path, "row") == first  # a re-executed DDP rank inherits rank 0's choice
+    monkeypatch.delenv(RUN_DIR_ENV)
+    assert allocate_run_dir(tmp_path, "row") == tmp_path / "row" / "version_1"
+    monkeypatch.delenv(RUN_DIR_ENV)
+    monkeypatch.setenv("SLURM_JOB_ID", "123")
+    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "4")
+    assert allocate_run_dir(tmp_path, "row") == tmp_path / "row" / "slurm-123_4-r0"
+    monkeypatch.delenv(RUN_DIR_ENV)
+    monkeypatch.delenv("SLURM_JOB_ID")
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "k16mn-1")
+    assert allocate_run_dir(tmp_path, "row") == tmp_path / "row" / "torchrun-k16mn-1"
