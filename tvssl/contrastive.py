@@ -11,7 +11,6 @@ from typing import Any, Literal
 
 import lightning.pytorch as pl
 import torch
-from torch import nn
 
 from tvssl.augment import AudioGain, VideoAugment
 from tvssl.evaluation import first_occurrences, recall_at_k
@@ -129,8 +128,3 @@ class ContrastiveAVModule(pl.LightningModule):
             optimizer, self.trainer, hp.warmup_epochs, hp.lr_start, hp.lr_peak, hp.lr_end
         )
         return {"optimizer": optimizer, "lr_scheduler": schedule}
-
-    def encoder_state(self, modality: Literal["video", "audio"]) -> dict[str, torch.Tensor]:
-        """Weights of one backbone, for fine-tuning."""
-        encoder: nn.Module = self.video_encoder if modality == "video" else self.audio_encoder
-        return encoder.state_dict()
