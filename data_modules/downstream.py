@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from data_modules.batching import one_thread_worker, stack_frames
 from data_modules.decoding import ClipDecodeError, ClipSpec, read_windows
 from data_modules.media import MediaError, open_media, stream_span
 
@@ -318,17 +319,6 @@ class EpochShuffleSampler(Sampler):
         return self.size
 
 
-def _center_crop(frames: np.ndarray, height: int, width: int) -> np.ndarray:
-    top = (frames.shape[1] - height) // 2
-    left = (frames.shape[2] - width) // 2
-    return frames[:, top : top + height, left : left + width]
-
-
-def _worker_init(_: int) -> None:
-    """Workers decode with one thread each; parallelism comes from the number of workers."""
-    torch.set_num_threads(1)
-
-
 def collate_clips(items: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
     """Stack clips into a batch; video frames are centre-cropped to the smallest height and width in the batch
     (the decoder fixes the short side only, so aspect ratios may differ between files)."""
@@ -336,10 +326,7 @@ def collate_clips(items: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
         raise ValueError("cannot collate an empty batch")
     batch: dict[str, torch.Tensor] = {}
     if "video" in items[0]:
-        height = min(item["video"].shape[1] for item in items)
-        width = min(item["video"].shape[2] for item in items)
-        frames = [_center_crop(item["video"], height, width) for item in items]
-        batch["video"] = torch.from_numpy(np.ascontiguousarray(np.stack(frames)))
+        batch["video"] = stack_frames([item["video"] for item in items])
     if "audio" in items[0]:
         batch["audio"] = torch.from_numpy(np.stack([item["audio"] for item in items]).astype(np.float32))
     for key in ("label", "video_index", "clip_index"):
@@ -461,7 +448,7 @@ class ClipDataModule(pl.LightningDataModule):
             pin_memory=self.pin_memory,
             persistent_workers=self.persistent_workers and workers,
             multiprocessing_context=self.multiprocessing_context if workers else None,
-            worker_init_fn=_worker_init if workers else None,
+            worker_init_fn=one_thread_worker if workers else None,
         )
 
     def train_dataloader(self) -> DataLoader:

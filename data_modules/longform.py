@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from data_modules.batching import one_thread_worker, stack_frames
 from data_modules.decoding import ClipDecodeError, ClipSpec, read_clips
 from data_modules.index import TitleRecord, build_index, read_manifest
 from data_modules.sampling import LongFormBatchSampler
@@ -65,7 +66,6 @@ class LongFormClipDataset(Dataset):
         units: Sequence[Unit],
         spec: ClipSpec,
         head: Fraction,
-        file_slots: Sequence[int],
         seed: int = 0,
     ) -> None:
         self.root = root
@@ -73,7 +73,6 @@ class LongFormClipDataset(Dataset):
         self.units = list(units)
         self.spec = spec
         self.head = head
-        self.file_slots = list(file_slots)
         self.seed = seed
 
     def __len__(self) -> int:
@@ -149,16 +148,8 @@ class LongFormClipDataset(Dataset):
 
 def collate_clips(items: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
     """Stack clips; frames of titles with other aspect ratios are centre-cropped to the smallest frame."""
-    h = min(it["video"].shape[1] for it in items)
-    w = min(it["video"].shape[2] for it in items)
-
-    def crop(v: np.ndarray) -> np.ndarray:
-        top = (v.shape[1] - h) // 2
-        left = (v.shape[2] - w) // 2
-        return v[:, top : top + h, left : left + w]
-
     batch = {
-        "video": torch.from_numpy(np.stack([crop(it["video"]) for it in items])),
+        "video": stack_frames([it["video"] for it in items]),
         "audio": torch.from_numpy(np.stack([it["audio"] for it in items])),
         "title": torch.tensor([it["title"] for it in items], dtype=torch.long),
         "slot": torch.tensor([it["slot"] for it in items], dtype=torch.long),
@@ -168,11 +159,6 @@ def collate_clips(items: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
     if "clip_id" in items[0]:
         batch["clip_id"] = torch.tensor([it["clip_id"] for it in items], dtype=torch.long)
     return batch
-
-
-def _worker_init(_: int) -> None:
-    """Workers decode with one thread each; parallelism comes from the number of workers."""
-    torch.set_num_threads(1)
 
 
 def _stable_fraction(key: str, seed: int) -> float:
@@ -308,12 +294,8 @@ class LongFormDataModule(pl.LightningDataModule):
         held_out = self._held_out_groups({self.group_key(r) for r in records})
         train_units = self._units(records, file_slots, lambda r: self.group_key(r) not in held_out)
         val_units = self._units(records, file_slots, lambda r: self.group_key(r) in held_out)
-        self.train_set = LongFormClipDataset(
-            self.root, records, train_units, self.spec, self.head, file_slots, self.seed
-        )
-        self.val_set = LongFormClipDataset(
-            self.root, records, val_units, self.spec, self.head, file_slots, self.seed
-        )
+        self.train_set = LongFormClipDataset(self.root, records, train_units, self.spec, self.head, self.seed)
+        self.val_set = LongFormClipDataset(self.root, records, val_units, self.spec, self.head, self.seed)
         self.val_index = self._val_clip_list(val_units)
         self.train_sampler = self._build_sampler(train_units)
 
@@ -395,7 +377,7 @@ class LongFormDataModule(pl.LightningDataModule):
             prefetch_factor=self.hparams.prefetch_factor if workers > 0 else None,
             persistent_workers=self.hparams.persistent_workers and workers > 0,
             pin_memory=torch.cuda.is_available(),
-            worker_init_fn=_worker_init,
+            worker_init_fn=one_thread_worker,
             multiprocessing_context="fork" if workers > 0 else None,
         )
 

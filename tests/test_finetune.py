@@ -145,3 +145,12 @@ def test_fit_then_test_writes_metrics_once(pretrained: Path, downstream_sets: Pa
     with pytest.raises(FileExistsError, match="already holds results"):
         main(args)
     assert json.loads(results.read_text()) == record
+
+
+def test_a_linear_probe_keeps_its_encoder_frozen_and_in_eval_mode() -> None:
+    probe = FinetuneModule(modality="audio", arch="tiny", mode="linear")
+    probe.train()
+    assert probe.training and not probe.encoder.training
+    assert not any(p.requires_grad for p in probe.encoder.parameters())
+    finetune = FinetuneModule(modality="audio", arch="tiny").train()
+    assert finetune.encoder.training and all(p.requires_grad for p in finetune.encoder.parameters())

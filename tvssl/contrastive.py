@@ -68,8 +68,6 @@ class ContrastiveAVModule(pl.LightningModule):
     def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
         """Augment and compute log-mel on the device, batched (workers only decode)."""
         with torch.no_grad():
-            self.video_augment.train(self.training)
-            self.audio_gain.train(self.training)
             batch["video"] = self.video_augment(batch["video"])
             batch["audio"] = self.logmel(self.audio_gain(batch["audio"].float()))
         return batch

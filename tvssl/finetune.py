@@ -146,16 +146,19 @@ class FinetuneModule(pl.LightningModule):
     def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
         with torch.no_grad():
             if self.hparams.modality == "video":
-                self.video_augment.train(self.training)
                 batch["input"] = self.video_augment(batch["video"])
             else:
-                self.audio_gain.train(self.training)
                 batch["input"] = self.logmel(self.audio_gain(batch["audio"].float()))
         return batch
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def train(self, mode: bool = True) -> FinetuneModule:
+        """A linear probe keeps its frozen encoder in eval mode (BatchNorm statistics fixed) whatever Lightning sets."""
+        super().train(mode)
         if self.hparams.mode == "linear":
             self.encoder.eval()
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.encoder(x))
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
