@@ -4,23 +4,34 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# Install from PyPI and requirements.lock alone: no machine-wide pip config, mirror or constraint file applies.
+export PIP_CONFIG_FILE := /dev/null
+unexport PIP_FIND_LINKS PIP_INDEX_URL PIP_EXTRA_INDEX_URL PIP_CONSTRAINT
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-fast lint demo bench
+.PHONY: help install lock test test-fast lint demo bench
 DEMO ?= demo
 BENCH_DIR ?= .tvssl/bench
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-install: $(STAMP) ## create .venv and install tvssl with its dev tools (idempotent)
+install: $(STAMP) ## create .venv and install exactly what requirements.lock pins (idempotent)
 
-$(STAMP): pyproject.toml
-	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "tvssl needs Python >= 3.10, found " + sys.version' 
+# Every package comes from requirements.lock with its exact version and hashes, so a wheel published upstream
+# tomorrow cannot change what is installed; tvssl itself goes in editable, without resolving anything.
+$(STAMP): requirements.lock pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "tvssl needs Python >= 3.10, found " + sys.version'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --require-hashes --no-deps -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(PY) -m pip check
 	touch $@
+
+lock: ## regenerate requirements.lock from pyproject.toml (exact versions and hashes, all platforms)
+	test -x $(VENV)/bin/uv || (test -x $(PY) || $(PYTHON) -m venv $(VENV); $(PY) -m pip install --quiet uv)
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --universal --generate-hashes \
+		--python-version 3.10 --no-emit-package tvssl --quiet -o requirements.lock
 
 test: $(STAMP) ## run the whole test suite (slow and DDP tests included)
 	$(PY) -m pytest -q
