@@ -32,3 +32,37 @@ class RecordBatches(pl.Callback):
 def read_records(out: Path, rank: int = 0) -> list[dict[str, Any]]:
     path = out / f"rank{rank}.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+class RecordLosses(pl.Callback):
+    """Appends the training loss of every step to ``<out>/losses-rank<r>.jsonl``: resume tests compare them."""
+
+    def __init__(self, out: str) -> None:
+        self.out = Path(out)
+
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        self.out.mkdir(parents=True, exist_ok=True)
+        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        record = {"epoch": trainer.current_epoch, "step": trainer.global_step, "loss": float(loss)}
+        with (self.out / f"losses-rank{trainer.global_rank}.jsonl").open("a") as f:
+            f.write(json.dumps(record) + "\n")
+
+
+def read_losses(out: Path, rank: int = 0) -> list[dict[str, Any]]:
+    path = out / f"losses-rank{rank}.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+class StopAfter(pl.Callback):
+    """Ends fit cleanly after ``steps`` optimizer steps without changing max_steps (so the LR schedule is the same)."""
+
+    def __init__(self, steps: int) -> None:
+        self.steps = steps
+
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        if trainer.global_step >= self.steps:
+            trainer.should_stop = True

@@ -12,7 +12,7 @@ from typing import Any, Literal
 import lightning.pytorch as pl
 import torch
 
-from tvssl.augment import AudioGain, VideoAugment
+from tvssl.augment import AudioGain, VideoAugment, training_generator
 from tvssl.evaluation import first_occurrences, recall_at_k
 from tvssl.losses import CrossModalInfoNCE
 from tvssl.models import AudioEncoder, LogMel, ProjectionHead, VideoEncoder
@@ -66,10 +66,12 @@ class ContrastiveAVModule(pl.LightningModule):
         self._val_outputs: list[dict[str, torch.Tensor]] = []
 
     def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
-        """Augment and compute log-mel on the device, batched (workers only decode)."""
+        """Augment and compute log-mel on the device, batched (workers only decode); draws are resume-exact."""
         with torch.no_grad():
-            batch["video"] = self.video_augment(batch["video"])
-            batch["audio"] = self.logmel(self.audio_gain(batch["audio"].float()))
+            ids = torch.stack([batch["title"], batch["slot"]])
+            generator = training_generator(self, ids, batch["video"].device)
+            batch["video"] = self.video_augment(batch["video"], generator)
+            batch["audio"] = self.logmel(self.audio_gain(batch["audio"].float(), generator))
         return batch
 
     def embed(self, video: torch.Tensor, spectrogram: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
-from tvssl.augment import AudioGain, VideoAugment
+from tvssl.augment import AudioGain, VideoAugment, training_generator
 from tvssl.evaluation import first_occurrences, video_level_predictions
 from tvssl.models import AudioEncoder, LogMel, VideoEncoder
 from tvssl.schedule import warmup_cosine_scheduler
@@ -145,10 +145,12 @@ class FinetuneModule(pl.LightningModule):
 
     def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
         with torch.no_grad():
+            ids = torch.stack([batch["video_index"], batch["clip_index"]])
+            generator = training_generator(self, ids, batch["label"].device)
             if self.hparams.modality == "video":
-                batch["input"] = self.video_augment(batch["video"])
+                batch["input"] = self.video_augment(batch["video"], generator)
             else:
-                batch["input"] = self.logmel(self.audio_gain(batch["audio"].float()))
+                batch["input"] = self.logmel(self.audio_gain(batch["audio"].float(), generator))
         return batch
 
     def train(self, mode: bool = True) -> FinetuneModule:
