@@ -3,7 +3,9 @@
 A *unit* is what the sampler calls a title: one file (movies, TV episodes) or, for TV with
 ``title_unit="show"``, all episodes of a show laid end to end. The dataset maps (unit, slot) to
 (file, slot of that file), reads every clip of one file in a batch with one decoder pass, and replaces
-a clip that fails to decode by another slot of the same unit so the batch shape never changes.
+a clip that fails to decode by another slot of the same unit so the batch shape never changes. A unit that
+keeps failing is quarantined (``data_modules.quarantine``): its clips come from other units for the rest of
+the run in training, and are skipped (flagged, zero-filled) in validation.
 """
 
 from __future__ import annotations
@@ -27,11 +29,16 @@ from torch.utils.data import DataLoader, Dataset
 from data_modules.batching import one_thread_worker, stack_frames
 from data_modules.decoding import ClipDecodeError, ClipSpec, read_clips
 from data_modules.index import TitleRecord, build_index, read_manifest
+from data_modules.quarantine import Quarantine
 from data_modules.sampling import LongFormBatchSampler
 
 log = logging.getLogger(__name__)
 
-MAX_SUBSTITUTION_TRIES = 8
+SAME_TITLE_TRIES = 2
+"""Other slots of the same unit tried for a clip that failed, before a clip of another unit is taken."""
+
+OTHER_TITLE_TRIES = 16
+"""Clips of other units tried before the corpus is declared unreadable (every one of them failed)."""
 
 # Lightning cannot see that our loaders resume mid-epoch through the datamodule's sampler state, and says
 # they do not; the resume test proves they do.
@@ -57,7 +64,11 @@ def usable_slots(record: TitleRecord, slot_seconds: Fraction, head: Fraction, ta
 
 
 class LongFormClipDataset(Dataset):
-    """(unit, slot) -> clip dict. ``__getitems__`` reads the clips of one file with one open."""
+    """(unit, slot) -> clip dict. ``__getitems__`` reads the clips of one file with one open.
+
+    ``substitute_other_units``: training replaces the clips of a quarantined unit by clips of other units;
+    validation (False) returns them flagged ``skip`` so metrics leave them out.
+    """
 
     def __init__(
         self,
@@ -67,13 +78,17 @@ class LongFormClipDataset(Dataset):
         spec: ClipSpec,
         head: Fraction,
         seed: int = 0,
+        substitute_other_units: bool = True,
     ) -> None:
         self.root = root
+        self.rel_paths = [r.path for r in records]
         self.paths = [str(root / r.path) for r in records]
         self.units = list(units)
         self.spec = spec
         self.head = head
         self.seed = seed
+        self.substitute_other_units = substitute_other_units
+        self.quarantine = Quarantine()
 
     def __len__(self) -> int:
         return sum(u.num_slots for u in self.units)
@@ -88,53 +103,101 @@ class LongFormClipDataset(Dataset):
         return self.__getitems__([index])[0]
 
     def __getitems__(self, indices: Sequence[tuple[int, int]]) -> list[dict[str, Any]]:
-        by_file: dict[int, list[tuple[int, int, int]]] = defaultdict(list)
+        by_file: dict[int, list[tuple[int, int, int, int]]] = defaultdict(list)
         for pos, (unit, slot) in enumerate(indices):
             file, file_slot = self.locate(int(unit), int(slot))
-            by_file[file].append((pos, file_slot, int(unit)))
+            by_file[file].append((pos, file_slot, int(unit), int(slot)))
         out: list[dict[str, Any] | None] = [None] * len(indices)
         for file, wanted in by_file.items():
             for pos, item in self._read_file(file, wanted):
                 out[pos] = item
+        entries = self.quarantine.entries()
+        for item in out:
+            item["quarantined"] = entries  # type: ignore[index]
         return out  # type: ignore[return-value]
 
     def _read_file(
-        self, file: int, wanted: list[tuple[int, int, int]]
+        self, file: int, wanted: list[tuple[int, int, int, int]]
     ) -> Iterator[tuple[int, dict[str, Any]]]:
-        slots = [s for _, s, _ in wanted]
-        try:
-            clips = read_clips(self.paths[file], slots, self.spec, offset=self.head)
-        except ClipDecodeError:
-            for pos, slot, unit in wanted:
-                yield pos, self._read_with_substitutes(unit, file, slot)
-            return
-        for i, (pos, slot, unit) in enumerate(wanted):
-            yield pos, self._item(clips.video[i], clips.audio[i], unit, slot, file, substituted=False)
-
-    def _read_with_substitutes(self, unit: int, file: int, slot: int) -> dict[str, Any]:
-        """Read one slot; on failure try other slots of the same unit, deterministically per (seed, unit, slot)."""
-        rng = np.random.default_rng([self.seed, unit, slot])
-        candidates = [(file, slot)]
-        u = self.units[unit]
-        candidates += [
-            self.locate(unit, int(s)) for s in rng.integers(0, u.num_slots, MAX_SUBSTITUTION_TRIES)
-        ]
-        last_error: ClipDecodeError | None = None
-        for attempt, (f, s) in enumerate(candidates):
+        unit = wanted[0][2]
+        if unit not in self.quarantine:
             try:
-                clips = read_clips(self.paths[f], [s], self.spec, offset=self.head)
-            except ClipDecodeError as exc:
-                log.warning("clip replaced after decode failure: %s", exc)
-                last_error = exc
+                clips = self._read(unit, file, [s for _, s, _, _ in wanted])
+            except ClipDecodeError:
+                pass
+            else:
+                for i, (pos, _, _, slot) in enumerate(wanted):
+                    yield pos, self._item(clips.video[i], clips.audio[i], unit, slot, file)
+                return
+        for pos, _, unit, slot in wanted:
+            yield pos, self._replacement(unit, slot)
+
+    def _read(self, unit: int, file: int, file_slots: list[int]) -> Any:
+        """read_clips, with the outcome counted towards the unit's quarantine."""
+        try:
+            clips = read_clips(self.paths[file], file_slots, self.spec, offset=self.head)
+        except ClipDecodeError as exc:
+            self.quarantine.failed(unit, self.units[unit].key, self.rel_paths[file], exc.reason)
+            raise
+        self.quarantine.succeeded(unit)
+        return clips
+
+    def _replacement(self, unit: int, slot: int) -> dict[str, Any]:
+        """A clip for (unit, slot) after a failure: the slot alone, other slots of the unit, then other units.
+
+        Every candidate is drawn from (seed, unit, slot), so the clip that replaces a failed one is the same in
+        every run whatever the workers' histories; a quarantined unit is only skipped, never reordered.
+        """
+        rng = np.random.default_rng([self.seed, unit, slot])
+        u = self.units[unit]
+        own = [slot, *(int(s) for s in rng.integers(0, u.num_slots, SAME_TITLE_TRIES))]
+        for attempt, s in enumerate(own):
+            if unit in self.quarantine:
+                break
+            file, file_slot = self.locate(unit, s)
+            try:
+                clips = self._read(unit, file, [file_slot])
+            except ClipDecodeError:
                 continue
-            return self._item(clips.video[0], clips.audio[0], unit, s, f, substituted=attempt > 0)
+            return self._item(clips.video[0], clips.audio[0], unit, s, file, substituted=attempt > 0)
+        if not self.substitute_other_units or len(self.units) < 2:
+            return self._skipped(unit, slot)
+        last: str = ""
+        for _ in range(OTHER_TITLE_TRIES):
+            other = int(rng.integers(0, len(self.units) - 1))
+            other += other >= unit
+            s = int(rng.integers(0, self.units[other].num_slots))
+            if other in self.quarantine:
+                continue
+            file, file_slot = self.locate(other, s)
+            try:
+                clips = self._read(other, file, [file_slot])
+            except ClipDecodeError as exc:
+                last = str(exc)
+                continue
+            return self._item(clips.video[0], clips.audio[0], other, s, file, substituted=True)
         raise RuntimeError(
-            f"{len(candidates)} slots of {self.units[unit].key} failed to decode; last error: {last_error}. "
-            f"Re-index the corpus (tvssl index) or remove this title from the manifest."
-        ) from last_error
+            f"{OTHER_TITLE_TRIES} clips of other titles failed to decode after {self.units[unit].key} was "
+            f"quarantined (last: {last or 'all were quarantined'}); the corpus looks unreadable: check the files "
+            "and run `tvssl index --verify 4`"
+        )
+
+    def _skipped(self, unit: int, slot: int) -> dict[str, Any]:
+        """A zero clip flagged ``skip``: metrics leave it out, the batch keeps its shape."""
+        spec = self.spec
+        item = self._item(
+            np.zeros((spec.num_frames, spec.short_side, spec.short_side, 3), dtype=np.uint8),
+            np.zeros(spec.audio_samples, dtype=np.float32),
+            unit,
+            slot,
+            self.locate(unit, slot)[0],
+            substituted=True,
+        )
+        item["skip"] = True
+        return item
 
     def _item(
-        self, video: np.ndarray, audio: np.ndarray, unit: int, slot: int, file: int, substituted: bool
+        self, video: np.ndarray, audio: np.ndarray, unit: int, slot: int, file: int, substituted: bool = False
     ) -> dict[str, Any]:
         return {
             "video": video,
@@ -143,6 +206,7 @@ class LongFormClipDataset(Dataset):
             "slot": slot,
             "file": file,
             "substituted": substituted,
+            "skip": False,
         }
 
 
@@ -155,6 +219,8 @@ def collate_clips(items: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
         "slot": torch.tensor([it["slot"] for it in items], dtype=torch.long),
         "file": torch.tensor([it["file"] for it in items], dtype=torch.long),
         "substituted": torch.tensor([it["substituted"] for it in items], dtype=torch.bool),
+        "skip": torch.tensor([it.get("skip", False) for it in items], dtype=torch.bool),
+        "quarantined": list(items[0].get("quarantined", ())),
     }
     if "clip_id" in items[0]:
         batch["clip_id"] = torch.tensor([it["clip_id"] for it in items], dtype=torch.long)
@@ -285,17 +351,21 @@ class LongFormDataModule(pl.LightningDataModule):
             raise ValueError(
                 f"manifest {self.manifest_path} lists no usable title (see its `reason` column)."
             )
-        if not (self.root / records[0].path).is_file():
+        if not any((self.root / r.path).is_file() for r in records):
+            # One missing file is a title for the quarantine; none found means the root is wrong.
             raise ValueError(
-                f"{self.root / records[0].path} (first title of {self.manifest_path}) does not exist: manifest "
-                f"paths are relative to the corpus root; set `data.init_args.root` or {self.root_env} to it."
+                f"none of the {len(records)} titles of {self.manifest_path} exists under {self.root} (first: "
+                f"{records[0].path}): manifest paths are relative to the corpus root; set `data.init_args.root` "
+                f"or {self.root_env} to it."
             )
         file_slots = [usable_slots(r, self.spec.slot_seconds, self.head, self.tail) for r in records]
         held_out = self._held_out_groups({self.group_key(r) for r in records})
         train_units = self._units(records, file_slots, lambda r: self.group_key(r) not in held_out)
         val_units = self._units(records, file_slots, lambda r: self.group_key(r) in held_out)
         self.train_set = LongFormClipDataset(self.root, records, train_units, self.spec, self.head, self.seed)
-        self.val_set = LongFormClipDataset(self.root, records, val_units, self.spec, self.head, self.seed)
+        self.val_set = LongFormClipDataset(
+            self.root, records, val_units, self.spec, self.head, self.seed, substitute_other_units=False
+        )
         self.val_index = self._val_clip_list(val_units)
         self.train_sampler = self._build_sampler(train_units)
 
@@ -404,7 +474,9 @@ class LongFormDataModule(pl.LightningDataModule):
             return {}
         loop = self.trainer.fit_loop
         epoch = loop.epoch_progress.current.processed
-        done = loop.epoch_loop.batch_progress.current.ready
+        # Batches whose step finished: equal to those fetched in a periodic checkpoint, one fewer when an
+        # exception interrupted a step (the checkpoint on exception resumes with that batch).
+        done = loop.epoch_loop.batch_progress.current.processed
         if done >= len(self.train_sampler):
             epoch, done = epoch + 1, 0
         return {"sampler": {**self.train_sampler.state_dict(), "epoch": epoch, "next_batch": done}}

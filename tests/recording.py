@@ -66,3 +66,16 @@ class StopAfter(pl.Callback):
     ) -> None:
         if trainer.global_step >= self.steps:
             trainer.should_stop = True
+
+
+class FailAt(pl.Callback):
+    """Raises inside the training step of batch ``step`` (0-based global step): a crash for any cause."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_start(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        if trainer.global_step == self.step:
+            raise RuntimeError(f"injected failure at step {self.step}")

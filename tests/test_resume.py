@@ -70,3 +70,46 @@ def test_resumed_run_has_the_losses_of_the_uninterrupted_run(movie_corpus: Path,
     assert [r["loss"] for r in read_losses(cut)] == pytest.approx(expected[:4], abs=1e-5)
     assert len(expected) == 6
     assert [r["loss"] for r in read_losses(resumed)] == pytest.approx(expected[4:], abs=1e-5)
+
+
+@pytest.mark.slow
+def test_a_crash_leaves_the_last_completed_step_and_resuming_from_it_is_exact(
+    movie_corpus: Path, tmp_path: Path
+) -> None:
+    """Periodic checkpoints every 100 steps never come; the exception hook writes last.ckpt at step 4."""
+    base = [
+        "fit",
+        "--config",
+        str(EXPERIMENTS / "movie_k4_w4.yaml"),
+        *tiny_overrides(movie_corpus, tmp_path / "runs", 8),
+        "--data.init_args.clips_per_epoch=24",
+        "--trainer.max_epochs=2",
+        "--trainer.limit_val_batches=0",
+        "--trainer.callbacks.every_n_train_steps=100",
+    ]
+
+    def run(name: str, *extra: str) -> Path:
+        out = tmp_path / name
+        record = [
+            "--trainer.callbacks+=tests.recording.RecordBatches",
+            f"--trainer.callbacks.out={out}",
+            "--trainer.callbacks+=tests.recording.RecordLosses",
+            f"--trainer.callbacks.out={out}",
+        ]
+        main([*base, f"--run.name={name}", *record, *extra])
+        return out
+
+    full = run("full")
+    with pytest.raises(RuntimeError, match="injected failure at step 4"):
+        run("crash", "--trainer.callbacks+=tests.recording.FailAt", "--trainer.callbacks.step=4")
+    last = tmp_path / "runs" / "crash" / "version_0" / "checkpoints" / "last.ckpt"
+    saved = torch.load(last, map_location="cpu", weights_only=False)
+    assert saved["global_step"] == 4
+    assert (
+        saved["MovieDataModule"]["sampler"]["epoch"],
+        saved["MovieDataModule"]["sampler"]["next_batch"],
+    ) == (1, 1)
+    resumed = run("resumed", f"--ckpt_path={last}")
+    assert read_records(resumed) == read_records(full)[4:]
+    expected = [r["loss"] for r in read_losses(full)]
+    assert [r["loss"] for r in read_losses(resumed)] == pytest.approx(expected[4:], abs=1e-5)

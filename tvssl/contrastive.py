@@ -16,6 +16,7 @@ from tvssl.augment import AudioGain, VideoAugment, training_generator
 from tvssl.evaluation import first_occurrences, recall_at_k
 from tvssl.losses import CrossModalInfoNCE
 from tvssl.models import AudioEncoder, LogMel, ProjectionHead, VideoEncoder
+from tvssl.quarantine_report import QuarantineReport
 from tvssl.schedule import warmup_cosine_scheduler
 
 
@@ -65,6 +66,10 @@ class ContrastiveAVModule(pl.LightningModule):
         )
         self._val_outputs: list[dict[str, torch.Tensor]] = []
 
+    def configure_callbacks(self) -> list[pl.Callback]:
+        """Every pretraining run reports the titles its data workers quarantined."""
+        return [QuarantineReport()]
+
     def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
         """Augment and compute log-mel on the device, batched (workers only decode); draws are resume-exact."""
         with torch.no_grad():
@@ -98,7 +103,10 @@ class ContrastiveAVModule(pl.LightningModule):
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         v, a = self.embed(batch["video"], batch["audio"])
-        self._val_outputs.append({"v": v.float(), "a": a.float(), "id": batch["clip_id"]})
+        # Clips of quarantined titles arrive zero-filled and flagged ``skip``: no metric counts them.
+        self._val_outputs.append(
+            {"v": v.float(), "a": a.float(), "id": batch["clip_id"], "skip": batch["skip"]}
+        )
 
     def on_validation_epoch_start(self) -> None:
         self._val_outputs = []
@@ -110,9 +118,15 @@ class ContrastiveAVModule(pl.LightningModule):
         v = torch.cat([o["v"] for o in self._val_outputs])
         a = torch.cat([o["a"] for o in self._val_outputs])
         ids = torch.cat([o["id"] for o in self._val_outputs])
+        skip = torch.cat([o["skip"] for o in self._val_outputs])
         if self.trainer.world_size > 1:
-            v, a, ids = (self.all_gather(x).flatten(0, 1) for x in (v, a, ids))
+            v, a, ids, skip = (self.all_gather(x).flatten(0, 1) for x in (v, a, ids, skip))
         keep = first_occurrences(ids)
+        self.log("val/skipped_clips", float(skip[keep].sum()), rank_zero_only=True)
+        keep = keep[~skip[keep]]
+        if len(keep) == 0:
+            self._val_outputs = []
+            return
         v, a = v[keep], a[keep]
         ks = tuple(self.hparams.retrieval_ks)
         for name, (q, key) in {"v2a": (v, a), "a2v": (a, v)}.items():
