@@ -123,7 +123,8 @@ def test_logmel_of_pure_tone_peaks_at_its_mel_bin(mel_bin: int) -> None:
 
 
 def test_logmel_normalisations() -> None:
-    wave = torch.randn(2, 16000) * torch.tensor([[0.01], [1.0]])
+    # Seeded: the checks below hold where the power dominates eps, and which bins those are depends on the draw.
+    wave = torch.randn(2, 16000, generator=torch.Generator().manual_seed(0)) * torch.tensor([[0.01], [1.0]])
     utterance = LogMel(normalize="utterance")(wave)
     torch.testing.assert_close(utterance.mean(dim=(1, 2, 3)), torch.zeros(2), atol=1e-5, rtol=0)
     torch.testing.assert_close(utterance.std(dim=(1, 2, 3)), torch.ones(2))
@@ -132,7 +133,10 @@ def test_logmel_normalisations() -> None:
     torch.testing.assert_close(per_utterance(wave[1:] * 0.1), per_utterance(wave[1:]), atol=1e-3, rtol=0)
     raw = LogMel()(wave)
     # Without normalisation a 10x gain is a shift of log(100) wherever the power dominates eps.
-    torch.testing.assert_close(LogMel()(wave[1:] * 0.1), raw[1:] - math.log(100.0), atol=1e-3, rtol=0)
+    dominant = raw[1:] - math.log(100.0) > math.log(1e-6) + 8
+    assert dominant.float().mean() > 0.9
+    shifted = LogMel()(wave[1:] * 0.1)
+    torch.testing.assert_close(shifted[dominant], (raw[1:] - math.log(100.0))[dominant], atol=1e-3, rtol=0)
     torch.testing.assert_close(LogMel(normalize="fixed", mean=-3.0, std=2.0)(wave), (raw + 3.0) / 2.0)
     silent = per_utterance(torch.zeros(1, 16000))
     assert torch.isfinite(silent).all()

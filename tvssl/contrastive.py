@@ -12,15 +12,15 @@ from typing import Any, Literal
 import lightning.pytorch as pl
 import torch
 
-from tvssl.augment import AudioGain, VideoAugment, training_generator
 from tvssl.evaluation import first_occurrences, recall_at_k
 from tvssl.losses import CrossModalInfoNCE
-from tvssl.models import AudioEncoder, LogMel, ProjectionHead, VideoEncoder
+from tvssl.models import AudioEncoder, ProjectionHead, VideoEncoder
+from tvssl.preprocessing import DevicePreprocessing
 from tvssl.quarantine_report import QuarantineReport
 from tvssl.schedule import warmup_cosine_scheduler
 
 
-class ContrastiveAVModule(pl.LightningModule):
+class ContrastiveAVModule(DevicePreprocessing, pl.LightningModule):
     """Audio-visual contrastive pretraining (f on video, g on log-mel audio, heads to a shared space).
 
     Args:
@@ -58,9 +58,7 @@ class ContrastiveAVModule(pl.LightningModule):
         self.audio_encoder = AudioEncoder(audio_arch)
         self.video_head = ProjectionHead(self.video_encoder.out_dim, head_hidden_dim, embed_dim)
         self.audio_head = ProjectionHead(self.audio_encoder.out_dim, head_hidden_dim, embed_dim)
-        self.video_augment = VideoAugment(size=crop_size, scale=crop_scale)
-        self.audio_gain = AudioGain(gain_db)
-        self.logmel = LogMel(sample_rate=sample_rate, n_mels=n_mels)
+        self.init_preprocessing(crop_size, sample_rate, n_mels, gain_db, crop_scale=crop_scale)
         self.loss = CrossModalInfoNCE(
             temperature=temperature, mask_same_title_negatives=mask_same_title_negatives
         )
@@ -69,15 +67,6 @@ class ContrastiveAVModule(pl.LightningModule):
     def configure_callbacks(self) -> list[pl.Callback]:
         """Every pretraining run reports the titles its data workers quarantined."""
         return [QuarantineReport()]
-
-    def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
-        """Augment and compute log-mel on the device, batched (workers only decode); draws are resume-exact."""
-        with torch.no_grad():
-            ids = torch.stack([batch["title"], batch["slot"]])
-            generator = training_generator(self, ids, batch["video"].device)
-            batch["video"] = self.video_augment(batch["video"], generator)
-            batch["audio"] = self.logmel(self.audio_gain(batch["audio"].float(), generator))
-        return batch
 
     def embed(self, video: torch.Tensor, spectrogram: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return (

@@ -2,12 +2,12 @@
 
 The encoder starts from a ContrastiveAVModule checkpoint (``pretrained``) or from random init (the
 baseline). Test clips come 10 per file; clip-level top-1 scores each clip, video-level top-1 averages the
-softmax over a file's clips. Results go to ``metrics.json`` for the report.
+softmax over a file's clips. ``FinetuneResults`` (a callback this module adds) writes them to
+``metrics.json`` for the report.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -17,10 +17,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
+from torchmetrics.functional.classification import multiclass_accuracy
 
-from tvssl.augment import AudioGain, VideoAugment, training_generator
 from tvssl.evaluation import first_occurrences, video_level_predictions
-from tvssl.models import AudioEncoder, LogMel, VideoEncoder
+from tvssl.finetune_results import FinetuneResults
+from tvssl.models import AudioEncoder, VideoEncoder
+from tvssl.preprocessing import DevicePreprocessing
 from tvssl.schedule import warmup_cosine_scheduler
 
 Modality = Literal["video", "audio"]
@@ -50,7 +52,7 @@ def load_pretrained_encoder(
     return arch, state
 
 
-class FinetuneModule(pl.LightningModule):
+class FinetuneModule(DevicePreprocessing, pl.LightningModule):
     """Classifier on one pretrained (or random) encoder.
 
     Args:
@@ -65,6 +67,7 @@ class FinetuneModule(pl.LightningModule):
     """
 
     test_after_fit = True
+    clip_ids = ("video_index", "clip_index")
 
     def __init__(
         self,
@@ -106,10 +109,10 @@ class FinetuneModule(pl.LightningModule):
             self.encoder.load_state_dict(state)
         if mode == "linear":
             self.encoder.requires_grad_(False)
-        self.video_augment = VideoAugment(size=crop_size)
-        self.audio_gain = AudioGain(gain_db)
-        self.logmel = LogMel(sample_rate=sample_rate, n_mels=n_mels)
+        self.preprocessed = (modality,)
+        self.init_preprocessing(crop_size, sample_rate, n_mels, gain_db)
         self.classifier: nn.Module | None = None
+        self.test_scores: dict[str, float] | None = None
         self._test_outputs: list[dict[str, torch.Tensor]] = []
 
     def setup(self, stage: str) -> None:
@@ -127,31 +130,11 @@ class FinetuneModule(pl.LightningModule):
                 nn.Dropout(self.hparams.dropout), nn.Linear(self.encoder.out_dim, dm.num_classes)
             )
             self.num_classes = dm.num_classes
-            self.clip_acc = MulticlassAccuracy(num_classes=dm.num_classes, average="micro")
             self.train_acc = MulticlassAccuracy(num_classes=dm.num_classes, average="micro")
 
-    def on_fit_start(self) -> None:
-        path = self.results_path()
-        if path is not None and path.exists():
-            raise FileExistsError(
-                f"{path} already holds results of an earlier run; move it away or pick another"
-            )
-
-    def results_path(self) -> Path | None:
-        if self.hparams.results:
-            return Path(self.hparams.results)
-        log_dir = self.trainer.log_dir if self.trainer is not None else None
-        return Path(log_dir) / "metrics.json" if log_dir else None
-
-    def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
-        with torch.no_grad():
-            ids = torch.stack([batch["video_index"], batch["clip_index"]])
-            generator = training_generator(self, ids, batch["label"].device)
-            if self.hparams.modality == "video":
-                batch["input"] = self.video_augment(batch["video"], generator)
-            else:
-                batch["input"] = self.logmel(self.audio_gain(batch["audio"].float(), generator))
-        return batch
+    def configure_callbacks(self) -> list[pl.Callback]:
+        """Where the test scores go is the callback's business (default: the run directory)."""
+        return [FinetuneResults(self.hparams.results)]
 
     def train(self, mode: bool = True) -> FinetuneModule:
         """A linear probe keeps its frozen encoder in eval mode (BatchNorm statistics fixed) whatever Lightning sets."""
@@ -164,7 +147,7 @@ class FinetuneModule(pl.LightningModule):
         return self.classifier(self.encoder(x))
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
-        logits = self(batch["input"])
+        logits = self(batch[self.hparams.modality])
         loss = F.cross_entropy(logits, batch["label"])
         self.train_acc(logits, batch["label"])
         n = logits.shape[0]
@@ -174,7 +157,7 @@ class FinetuneModule(pl.LightningModule):
         return loss
 
     def _eval_step(self, batch: dict[str, Any]) -> None:
-        logits = self(batch["input"])
+        logits = self(batch[self.hparams.modality])
         self._test_outputs.append(
             {
                 "probs": logits.float().softmax(dim=1),
@@ -192,9 +175,10 @@ class FinetuneModule(pl.LightningModule):
             outs = {k: self.all_gather(v).flatten(0, 1) for k, v in outs.items()}
         keep = first_occurrences(outs["video"] * (int(outs["clip"].max()) + 1) + outs["clip"])
         outs = {k: v[keep] for k, v in outs.items()}
-        clip_top1 = (outs["probs"].argmax(1) == outs["label"]).float().mean().item() * 100
+        classes = outs["probs"].shape[1]
+        clip_top1 = multiclass_accuracy(outs["probs"], outs["label"], classes, average="micro").item() * 100
         video_probs, video_labels = video_level_predictions(outs["probs"], outs["video"], outs["label"])
-        video_top1 = (video_probs.argmax(1) == video_labels).float().mean().item() * 100
+        video_top1 = multiclass_accuracy(video_probs, video_labels, classes, average="micro").item() * 100
         self.log(f"{stage}/clip_top1", clip_top1, rank_zero_only=True)
         self.log(f"{stage}/video_top1", video_top1, rank_zero_only=True)
         return {
@@ -221,37 +205,8 @@ class FinetuneModule(pl.LightningModule):
         self._eval_step(batch)
 
     def on_test_epoch_end(self) -> None:
-        if not self._test_outputs:
-            return
-        scores = self._eval_epoch_end("test")
-        if self.trainer.is_global_zero and not self.trainer.fast_dev_run:
-            self.write_results(scores)
-
-    def write_results(self, scores: dict[str, float]) -> None:
-        path = self.results_path()
-        if path is None:
-            return
-        dm = self.trainer.datamodule
-        is_audio = dm.modality == "audio"
-        record = {
-            "dataset": dm.dataset_name.lower().replace("-", ""),
-            "split": None if is_audio else dm.partition,
-            "fold": dm.partition if is_audio else None,
-            "seed": dm.seed,
-            **scores,
-            "pretrained": self.hparams.pretrained,
-            "mode": self.hparams.mode,
-            "arch": self.arch,
-            "epochs": self.current_epoch,
-        }
-        if path.exists():
-            raise FileExistsError(
-                f"{path} already holds results of an earlier run; move it away or pick another"
-            )
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(record, indent=2) + "\n")
-        tmp.rename(path)
+        if self._test_outputs:
+            self.test_scores = self._eval_epoch_end("test")
 
     def configure_optimizers(self) -> dict[str, Any]:
         hp = self.hparams
