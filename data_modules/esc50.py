@@ -13,10 +13,12 @@ from pathlib import Path
 from data_modules.downstream import ClipDataModule, LayoutError, Sample, SplitSamples
 
 DATASET = "ESC-50"
+AUDIO_DIR = "audio"
+META_CSV = "meta/esc50.csv"
 HEADER = ["filename", "fold", "target", "category", "esc10", "src_file", "take"]
 FOLDS = (1, 2, 3, 4, 5)
 HINT = (
-    "Expected the official ESC-50 layout: <root>/audio/<name>.wav and <root>/meta/esc50.csv "
+    f"Expected the official ESC-50 layout: <root>/{AUDIO_DIR}/<name>.wav and <root>/{META_CSV} "
     f"with the header {','.join(HEADER)}."
 )
 
@@ -26,8 +28,8 @@ def parse_esc50(root: str | os.PathLike, fold: int) -> SplitSamples:
     root = Path(root)
     if fold not in FOLDS:
         raise ValueError(f"ESC-50 fold must be 1, 2, 3, 4 or 5, got {fold}")
-    audio_dir = root / "audio"
-    meta = root / "meta" / "esc50.csv"
+    audio_dir = root / AUDIO_DIR
+    meta = root / META_CSV
     missing = [str(p) for p in (audio_dir, meta) if not p.exists()]
     if missing:
         raise LayoutError(DATASET, root, [f"missing {p}" for p in missing], HINT)
@@ -114,7 +116,7 @@ class ESC50DataModule(ClipDataModule):
 
     dataset_name = DATASET
     env_var = "ESC50_ROOT"
-    expected_layout = "audio/ and meta/esc50.csv"
+    expected_layout = f"{AUDIO_DIR}/ and {META_CSV}"
     modality = "audio"
 
     def __init__(

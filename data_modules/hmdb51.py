@@ -14,22 +14,25 @@ from data_modules.downstream import LayoutError, Sample, SplitSamples, VideoSpli
 
 DATASET = "HMDB51"
 SPLIT_DIR = "testTrainMulti_7030_splits"
+# One split file per class and split: ``<class>`` + ``SPLIT_SUFFIX.format(split=s)`` for s in SPLITS.
+SPLIT_SUFFIX = "_test_split{split}.txt"
+SPLITS = (1, 2, 3)
 TAGS = {"0": None, "1": "train", "2": "test"}
 HINT = (
     "Expected the official HMDB51 layout: <root>/<class>/<name>.avi and "
-    "<root>/testTrainMulti_7030_splits/<class>_test_split{1,2,3}.txt with lines '<name>.avi <0|1|2>'."
+    f"<root>/{SPLIT_DIR}/<class>_test_split{{1,2,3}}.txt with lines '<name>.avi <0|1|2>'."
 )
 
 
 def parse_hmdb51(root: str | os.PathLike, split: int) -> SplitSamples:
     """Train (tag 1) and test (tag 2) samples of official split ``split`` (1-3); tag 0 is skipped."""
     root = Path(root)
-    if split not in (1, 2, 3):
+    if split not in SPLITS:
         raise ValueError(f"HMDB51 split must be 1, 2 or 3, got {split}")
     split_dir = root / SPLIT_DIR
     if not split_dir.is_dir():
         raise LayoutError(DATASET, root, [f"missing {split_dir}"], HINT)
-    suffix = f"_test_split{split}.txt"
+    suffix = SPLIT_SUFFIX.format(split=split)
     split_files = {p.name[: -len(suffix)]: p for p in split_dir.iterdir() if p.name.endswith(suffix)}
     split_files.pop("", None)
     if not split_files:
@@ -84,7 +87,7 @@ class HMDB51DataModule(VideoSplitDataModule):
 
     dataset_name = DATASET
     env_var = "HMDB51_ROOT"
-    expected_layout = "<class>/ folders and testTrainMulti_7030_splits/"
+    expected_layout = f"<class>/ folders and {SPLIT_DIR}/"
     modality = "video"
 
     def parse(self, root: Path) -> SplitSamples:

@@ -15,9 +15,14 @@ from data_modules.downstream import LayoutError, Sample, SplitSamples, VideoSpli
 DATASET = "UCF101"
 VIDEO_DIR = "UCF-101"
 LIST_DIR = "ucfTrainTestlist"
+CLASS_INDEX = "classInd.txt"
+# The per-split list names; ``.format(split=s)`` for s in SPLITS.
+TRAIN_LIST = "trainlist0{split}.txt"
+TEST_LIST = "testlist0{split}.txt"
+SPLITS = (1, 2, 3)
 HINT = (
-    "Expected the official UCF101 layout: <root>/UCF-101/<Class>/<video>.avi and "
-    "<root>/ucfTrainTestlist/{classInd,trainlist0N,testlist0N}.txt."
+    f"Expected the official UCF101 layout: <root>/{VIDEO_DIR}/<Class>/<video>.avi and "
+    f"<root>/{LIST_DIR}/{{classInd,trainlist0N,testlist0N}}.txt."
 )
 
 
@@ -97,13 +102,13 @@ def _read_list(
 def parse_ucf101(root: str | os.PathLike, split: int) -> SplitSamples:
     """Train and test samples of official split ``split`` (1-3); labels are classInd ids minus one."""
     root = Path(root)
-    if split not in (1, 2, 3):
+    if split not in SPLITS:
         raise ValueError(f"UCF101 split must be 1, 2 or 3, got {split}")
     video_dir = root / VIDEO_DIR
     list_dir = root / LIST_DIR
-    class_index = list_dir / "classInd.txt"
-    train_list = list_dir / f"trainlist0{split}.txt"
-    test_list = list_dir / f"testlist0{split}.txt"
+    class_index = list_dir / CLASS_INDEX
+    train_list = list_dir / TRAIN_LIST.format(split=split)
+    test_list = list_dir / TEST_LIST.format(split=split)
     missing = [str(p) for p in (video_dir, class_index, train_list, test_list) if not p.exists()]
     if missing:
         raise LayoutError(DATASET, root, [f"missing {p}" for p in missing], HINT)
@@ -141,7 +146,7 @@ class UCF101DataModule(VideoSplitDataModule):
 
     dataset_name = DATASET
     env_var = "UCF101_ROOT"
-    expected_layout = "UCF-101/ and ucfTrainTestlist/"
+    expected_layout = f"{VIDEO_DIR}/ and {LIST_DIR}/"
     modality = "video"
 
     def parse(self, root: Path) -> SplitSamples:

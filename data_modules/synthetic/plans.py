@@ -1,0 +1,222 @@
+"""Scheduling: who is on screen, where, and when they act or talk, for a whole title or one downstream clip.
+
+All randomness comes from ``numpy.random.SeedSequence`` keyed by (seed, kind code, index, ...), so a title
+depends only on its own key: titles can be planned and encoded in any order, in any process, and come out the
+same. A shot picks a scene style (never the previous one) and a cast of 1-3, so every style and character
+recurs over the whole length; events and syllables never overlap, so at any moment at most one character
+makes a sound and the sound can be attributed to what is seen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from data_modules.synthetic.actions import EVENT_CLASSES
+from data_modules.synthetic.world import (
+    Character,
+    Event,
+    Placement,
+    SceneStyle,
+    Shot,
+    Syllable,
+    TitlePlan,
+    random_character,
+    random_scene,
+)
+
+# Part of every seed key, so a movie, a TV show and each downstream set never share a random stream.
+KIND_CODES: dict[str, int] = {"movie": 1, "tv": 2, "ucf101": 101, "hmdb51": 51, "esc50": 50}
+
+
+def seeded_rng(*key: int) -> np.random.Generator:
+    """The generator of one key; different keys give independent streams."""
+    return np.random.default_rng(np.random.SeedSequence(list(key)))
+
+
+@dataclass(frozen=True)
+class _World:
+    """What a title (or a whole show) shares: characters, sets, who appears how often, taste in actions."""
+
+    characters: tuple[Character, ...]
+    scenes: tuple[SceneStyle, ...]
+    prominence: np.ndarray
+    action_taste: np.ndarray
+
+
+def _make_world(rng: np.random.Generator, prefix: str) -> _World:
+    """3-5 characters (a lead appears most), 3-6 scene styles and the title's own taste in actions."""
+    n_chars = int(rng.integers(3, 6))
+    n_scenes = int(rng.integers(3, 7))
+    characters = tuple(random_character(rng, f"{prefix}/char{i}") for i in range(n_chars))
+    scenes = tuple(random_scene(rng, f"{prefix}/scene{i}") for i in range(n_scenes))
+    prominence = 1.0 / np.arange(1, n_chars + 1) ** 0.8
+    taste = rng.dirichlet(np.full(len(EVENT_CLASSES), 2.0))
+    return _World(characters, scenes, prominence / prominence.sum(), taste)
+
+
+def _placements(rng: np.random.Generator, members: Sequence[int]) -> tuple[Placement, ...]:
+    """Spread the cast across the frame, standing on the lower half so a jump has room."""
+    n = len(members)
+    order = rng.permutation(n)
+    return tuple(
+        Placement(
+            character=int(members[i]),
+            x=float((order[i] + 0.5) / n + rng.uniform(-0.08, 0.08) / n),
+            y=float(rng.uniform(0.58, 0.72)),
+            wander_freq=float(rng.uniform(0.1, 0.3)),
+            wander_phase=float(rng.uniform(0, 2 * np.pi)),
+        )
+        for i in range(n)
+    )
+
+
+def _fill_shot(
+    rng: np.random.Generator,
+    start: float,
+    end: float,
+    cast: Sequence[int],
+    actions: Callable[[], int],
+    performers: Sequence[int],
+    event_prob: float,
+    events: list[Event],
+    syllables: list[Syllable],
+    open_with_event: bool = False,
+) -> None:
+    """Alternate events (by ``performers``) and speech (by anyone in ``cast``) through [start, end)."""
+    t = start + rng.uniform(0.15, 0.6)
+    first = True
+    while t < end - 0.4:
+        if (first and open_with_event) or rng.random() < event_prob:
+            first = False
+            duration = float(rng.uniform(0.8, 1.2))
+            if t + duration > end - 0.1:
+                break
+            events.append(Event(round(t, 4), round(duration, 4), int(rng.choice(performers)), actions()))
+            t += duration + rng.uniform(0.3, 0.9)
+        else:
+            first = False
+            speaker = int(rng.choice(cast))
+            for _ in range(int(rng.integers(2, 7))):
+                duration = float(rng.uniform(0.12, 0.26))
+                if t + duration > end - 0.1:
+                    break
+                syllables.append(
+                    Syllable(round(t, 4), round(duration, 4), speaker, float(rng.uniform(-0.2, 0.2)))
+                )
+                t += duration + rng.uniform(0.03, 0.1)
+            t += rng.uniform(0.3, 0.9)
+
+
+def _schedule(
+    rng: np.random.Generator, world: _World, seconds: float
+) -> tuple[tuple[Shot, ...], tuple[Event, ...], tuple[Syllable, ...]]:
+    """Shots of 3-8 s, events and syllables covering [0, seconds)."""
+    shots: list[Shot] = []
+    events: list[Event] = []
+    syllables: list[Syllable] = []
+    n_scenes = len(world.scenes)
+    n_chars = len(world.characters)
+    t = 0.0
+    previous = -1
+    while t < seconds:
+        end = min(seconds, t + rng.uniform(3.0, 8.0))
+        if seconds - end < 1.5:
+            end = seconds
+        scene = int(rng.integers(n_scenes - 1)) if n_scenes > 1 else 0
+        if n_scenes > 1 and scene >= previous >= 0:
+            scene += 1
+        previous = scene
+        size = int(rng.integers(1, min(3, n_chars) + 1))
+        members = [int(c) for c in rng.choice(n_chars, size=size, replace=False, p=world.prominence)]
+        shots.append(Shot(round(t, 4), round(end, 4), scene, _placements(rng, members)))
+        _fill_shot(
+            rng,
+            t,
+            end,
+            members,
+            lambda: int(rng.choice(len(EVENT_CLASSES), p=world.action_taste)),
+            members,
+            0.6,
+            events,
+            syllables,
+        )
+        t = end
+    return tuple(shots), tuple(events), tuple(syllables)
+
+
+def plan_corpus(
+    kind: str, titles: int, minutes: float, seed: int = 0, episodes_per_show: int = 3
+) -> list[TitlePlan]:
+    """The plans of every title of a corpus, in file order; each depends only on (seed, kind, its index)."""
+    if kind not in ("movie", "tv"):
+        raise ValueError(f"kind must be 'movie' or 'tv', got {kind!r}")
+    if titles < 1:
+        raise ValueError(f"titles must be >= 1, got {titles}")
+    if not minutes > 0:
+        raise ValueError(f"minutes must be > 0, got {minutes}")
+    if kind == "tv" and episodes_per_show < 1:
+        raise ValueError(f"episodes_per_show must be >= 1, got {episodes_per_show}")
+    seconds = float(minutes) * 60.0
+    plans: list[TitlePlan] = []
+    code = KIND_CODES[kind]
+    for index in range(titles):
+        if kind == "movie":
+            name = f"movie_{index:03d}"
+            key = (seed, code, index)
+            world = _make_world(seeded_rng(*key, 0), name)
+            shots, events, syllables = _schedule(seeded_rng(*key, 1), world, seconds)
+            plans.append(
+                TitlePlan(name, seconds, key, world.characters, world.scenes, shots, events, syllables)
+            )
+            continue
+        show = f"Show{index + 1:02d}"
+        world = _make_world(seeded_rng(seed, code, index, 0), show)
+        for episode in range(1, episodes_per_show + 1):
+            key = (seed, code, index, episode)
+            shots, events, syllables = _schedule(seeded_rng(*key), world, seconds)
+            plans.append(
+                TitlePlan(
+                    f"{show}/S01E{episode:02d}",
+                    seconds,
+                    key,
+                    world.characters,
+                    world.scenes,
+                    shots,
+                    events,
+                    syllables,
+                    show=show,
+                )
+            )
+    return plans
+
+
+def plan_clip(
+    action: int,
+    seconds: float,
+    rng: np.random.Generator,
+    character: Character | None = None,
+    scene: SceneStyle | None = None,
+    distractor: bool | None = None,
+) -> TitlePlan:
+    """A downstream clip: one character performs ``EVENT_CLASSES[action]`` repeatedly on one scene.
+
+    ``character``/``scene`` fix the actor and set (UCF101 groups share them); otherwise they are drawn fresh.
+    A distractor character may stand by and talk, but only the actor performs.
+    """
+    if seconds < 2.0:
+        raise ValueError(f"a downstream clip needs at least 2 s to hold an event, got {seconds}")
+    actor = character or random_character(rng, "actor")
+    style = scene or random_scene(rng, "set")
+    if distractor is None:
+        distractor = bool(rng.random() < 0.5)
+    characters = (actor, random_character(rng, "extra")) if distractor else (actor,)
+    cast = list(range(len(characters)))
+    shot = Shot(0.0, seconds, 0, _placements(rng, cast))
+    events: list[Event] = []
+    syllables: list[Syllable] = []
+    _fill_shot(rng, 0.0, seconds, cast, lambda: action, [0], 0.75, events, syllables, open_with_event=True)
+    key = (int(rng.integers(2**31)),)  # the soundtrack's own noise differs from clip to clip
+    return TitlePlan("clip", seconds, key, characters, (style,), (shot,), tuple(events), tuple(syllables))
