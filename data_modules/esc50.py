@@ -10,7 +10,8 @@ import csv
 import os
 from pathlib import Path
 
-from data_modules.downstream import ClipDataModule, LayoutError, Sample, SplitSamples
+from data_modules.downstream import ClipDataModule
+from data_modules.splits import LayoutError, Sample, SplitSamples
 
 DATASET = "ESC-50"
 AUDIO_DIR = "audio"

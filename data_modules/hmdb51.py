@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from data_modules.downstream import LayoutError, Sample, SplitSamples, VideoSplitDataModule, read_lines
+from data_modules.downstream import VideoSplitDataModule
+from data_modules.splits import LayoutError, Sample, SplitSamples, read_lines
 
 DATASET = "HMDB51"
 SPLIT_DIR = "testTrainMulti_7030_splits"

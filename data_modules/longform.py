@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import warnings
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -26,10 +25,11 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from data_modules.batching import one_thread_worker, stack_frames
+from data_modules.batching import make_loader, stack_frames
 from data_modules.decoding import ClipDecodeError, ClipSpec, read_clips
 from data_modules.index import TitleRecord, build_index, read_manifest
 from data_modules.quarantine import Quarantine
+from data_modules.roots import resolve_root
 from data_modules.sampling import LongFormBatchSampler
 
 log = logging.getLogger(__name__)
@@ -297,21 +297,19 @@ class LongFormDataModule(pl.LightningDataModule):
 
     @property
     def root(self) -> Path:
-        """The corpus folder: ``root``, else the environment variable, else the folder of ``manifest``."""
-        value = self.root_arg or os.environ.get(self.root_env)
-        if not value and self.manifest_arg:
-            value = str(Path(self.manifest_arg).parent)
-        if not value:
-            raise ValueError(
-                f"{type(self).__name__}: no corpus root. Set `data.init_args.root` in the config "
-                f"or the environment variable {self.root_env}."
-            )
-        path = Path(value).expanduser()
-        if not path.is_dir():
-            raise ValueError(
-                f"{type(self).__name__}: corpus root {path} is not a folder (from root / {self.root_env})."
-            )
-        return path
+        """The corpus folder: ``root``, else the environment variable, else the folder of ``manifest``.
+
+        The manifest's folder comes last because `tvssl index` writes a manifest next to the titles it lists
+        (its paths are relative to that folder), so a manifest alone is enough to name the corpus.
+        """
+        return resolve_root(
+            self.root_arg,
+            self.root_env,
+            type(self).__name__,
+            fallback=Path(self.manifest_arg).parent if self.manifest_arg else None,
+            fallback_source=f"the folder of the manifest {self.manifest_arg}",
+            holding="the corpus",
+        )
 
     @property
     def manifest_path(self) -> Path:
@@ -437,18 +435,14 @@ class LongFormDataModule(pl.LightningDataModule):
             sampler.set_position(self._restored["epoch"], self._restored["next_batch"])
         return sampler
 
-    def _loader(self, dataset: Dataset, batch_sampler: Any) -> DataLoader:
-        workers = self.hparams.num_workers
-        return DataLoader(
+    def _loader(self, dataset: Dataset, batch_sampler: Iterable[list[Any]]) -> DataLoader:
+        return make_loader(
             dataset,
-            batch_sampler=batch_sampler,
             collate_fn=collate_clips,
-            num_workers=workers,
-            prefetch_factor=self.hparams.prefetch_factor if workers > 0 else None,
-            persistent_workers=self.hparams.persistent_workers and workers > 0,
-            pin_memory=torch.cuda.is_available(),
-            worker_init_fn=one_thread_worker,
-            multiprocessing_context="fork" if workers > 0 else None,
+            num_workers=self.hparams.num_workers,
+            batch_sampler=batch_sampler,
+            persistent_workers=self.hparams.persistent_workers,
+            prefetch_factor=self.hparams.prefetch_factor,
         )
 
     def train_dataloader(self) -> DataLoader:

@@ -467,7 +467,7 @@ def test_file_shorter_than_window_pads_audio_and_holds_last_frame(tmp_path: Path
 def test_overstated_duration_pulls_windows_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """When a header promises more than the file holds, the clip moves before the failure and is flagged."""
     wav = write_media(tmp_path / "clip.wav", seconds=1.5, sample_rate=16000)
-    monkeypatch.setattr("data_modules.downstream.stream_duration", lambda path, modality: Fraction(3))
+    monkeypatch.setattr("data_modules.clip_datasets.stream_duration", lambda path, modality: Fraction(3))
     spec = ClipSpec(slot_seconds=1, num_frames=1, frame_rate=16000, sample_rate=16000)
     data = EvalClipDataset([Sample(wav, 0, "clip")], spec, "audio", clips_per_file=3)
     items = data.__getitems__([0, 1, 2])
