@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-import data_modules.longform as longform
+import data_modules.longform_dataset as longform_dataset
 from data_modules.decoding import ClipDecodeError
 from data_modules.index import read_manifest
 from data_modules.longform import MovieDataModule, TVDataModule
@@ -65,13 +65,13 @@ def test_epoch_with_two_workers_follows_the_sampler_plan(movie_corpus: Path) -> 
 def test_a_batch_opens_each_title_once(movie_corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     dm = movie_dm(movie_corpus)
     calls: list[tuple[str, tuple[int, ...]]] = []
-    real = longform.read_clips
+    real = longform_dataset.read_clips
 
     def counting(path, slots, spec, offset=Fraction(0)):
         calls.append((path, tuple(slots)))
         return real(path, slots, spec, offset=offset)
 
-    monkeypatch.setattr(longform, "read_clips", counting)
+    monkeypatch.setattr(longform_dataset, "read_clips", counting)
     indices = next(iter(dm.train_sampler))
     items = dm.train_set.__getitems__(indices)
     assert len(items) == len(indices)
@@ -86,7 +86,7 @@ def test_a_clip_that_fails_to_decode_is_replaced_from_the_same_title(
     dm = movie_dm(movie_corpus)
     indices = next(iter(dm.train_sampler))
     bad_title, bad_slot = indices[0]
-    real = longform.read_clips
+    real = longform_dataset.read_clips
 
     def failing(path, slots, spec, offset=Fraction(0)):
         file, file_slot = dm.train_set.locate(bad_title, bad_slot)
@@ -94,8 +94,8 @@ def test_a_clip_that_fails_to_decode_is_replaced_from_the_same_title(
             raise ClipDecodeError(path, float(file_slot * spec.slot_seconds), "corrupt packet")
         return real(path, slots, spec, offset=offset)
 
-    monkeypatch.setattr(longform, "read_clips", failing)
-    batch = longform.collate_clips(dm.train_set.__getitems__(indices))
+    monkeypatch.setattr(longform_dataset, "read_clips", failing)
+    batch = longform_dataset.collate_clips(dm.train_set.__getitems__(indices))
     assert batch["video"].shape[0] == len(indices)
     assert batch["substituted"].tolist() == [True] + [False] * (len(indices) - 1)
     assert batch["title"][0] == bad_title and batch["slot"][0] != bad_slot
@@ -108,13 +108,13 @@ def test_skip_head_and_tail_shift_and_shorten_slots(
     dm = movie_dm(movie_corpus, skip_head_seconds=3.0, skip_tail_seconds=2.0)
     assert all(u.num_slots == 70 for u in dm.train_set.units)
     offsets = []
-    real = longform.read_clips
+    real = longform_dataset.read_clips
 
     def spy(path, slots, spec, offset=Fraction(0)):
         offsets.append(offset)
         return real(path, slots, spec, offset=offset)
 
-    monkeypatch.setattr(longform, "read_clips", spy)
+    monkeypatch.setattr(longform_dataset, "read_clips", spy)
     dm.train_set.__getitems__([(0, 69)])
     assert offsets == [Fraction(3)]
 
@@ -161,7 +161,7 @@ def test_collate_crops_other_aspect_ratios_to_the_smallest_frame() -> None:
     wide = {"video": np.zeros((2, 8, 14, 3), np.uint8), "audio": np.zeros(4, np.float32)}
     narrow = {"video": np.ones((2, 8, 10, 3), np.uint8), "audio": np.zeros(4, np.float32)}
     meta = {"title": 0, "slot": 0, "file": 0, "substituted": False}
-    batch = longform.collate_clips([{**wide, **meta}, {**narrow, **meta}])
+    batch = longform_dataset.collate_clips([{**wide, **meta}, {**narrow, **meta}])
     assert batch["video"].shape == (2, 2, 8, 10, 3)
 
 

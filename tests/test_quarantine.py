@@ -13,7 +13,8 @@ import torch
 
 from data_modules.decoding import ClipSpec
 from data_modules.index import build_index, read_manifest
-from data_modules.longform import LongFormClipDataset, MovieDataModule, Unit, collate_clips
+from data_modules.longform import MovieDataModule
+from data_modules.longform_dataset import LongFormClipDataset, Unit, collate_clips
 from data_modules.quarantine import Quarantine
 from tests.overrides import tiny_overrides
 from tvssl.cli import main
