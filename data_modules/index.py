@@ -1,263 +1,106 @@
 """The corpus index: one manifest row per file under a root, saying whether it can serve as a title and why not.
 
 Probing thousands of hours of media is the slow, failure-prone first step of every run, so it happens once, in
-parallel, and its result is a plain CSV that people can read, diff and filter. A file that cannot serve becomes a
-row with a reason instead of an error, so one bad file never stops the index. Re-indexing reuses the rows of
-files whose size and modification time did not change, so adding an episode to a catalogue costs one probe.
-
-Times are exact: durations and starts are written as decimal seconds on a microsecond grid (durations rounded
-down, so no slot ever reaches past the content; starts rounded to nearest), and the slot count is computed from
-the written duration with ``Fraction`` arithmetic, so a row read back gives the same slots on every machine.
+parallel, and its result is a plain CSV that people can read, diff and filter (``data_modules.manifest``). A
+file that cannot serve becomes a row with a reason instead of an error, so one bad file never stops the index.
+Re-indexing reuses the rows of files whose size and modification time did not change, so adding an episode to
+a catalogue costs one probe. On request every usable title is also verified: a few of its clips are decoded as
+training reads them (``data_modules.probing``), which catches files whose headers are fine and content is not.
 """
 
 from __future__ import annotations
 
-import csv
 import logging
 import math
-import multiprocessing
 import os
 import re
 import stat
 import sys
-import tempfile
-from collections import Counter
-from collections.abc import Callable, Iterable, MutableSequence, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
-from dataclasses import astuple, dataclass, replace
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path, PurePosixPath
-from typing import Any
 
 from tqdm import tqdm
 
-from data_modules.media import MediaError, MediaInfo, probe
+from data_modules.decoding import ClipSpec
+from data_modules.manifest import (
+    COLUMNS,
+    EMPTY_FILE,
+    EXCLUDED,
+    NO_AUDIO,
+    NO_DURATION,
+    NO_VIDEO,
+    NOT_MEDIA,
+    OK,
+    PROBE_FAILED,
+    TOO_SHORT,
+    UNREADABLE,
+    VERIFY_FAILED,
+    ManifestError,
+    TitleRecord,
+    floor_micro,
+    nearest_micro,
+    read_manifest,
+    reason_label,
+    seconds_text,
+    summarize,
+    write_manifest,
+)
+from data_modules.probing import Examined, Task, Verify, examine_all
 
-log = logging.getLogger(__name__)
-
-COLUMNS = [
-    "path",
-    "title_id",
-    "status",
-    "reason",
-    "duration",
-    "num_slots",
-    "start",
-    "size",
-    "mtime",
-    "container",
-    "video_codec",
-    "fps",
-    "width",
-    "height",
-    "audio_codec",
-    "sample_rate",
-    "channels",
-    "show",
-    "season",
-    "episode",
+__all__ = [
+    "COLUMNS",
+    "EMPTY_FILE",
+    "EXCLUDED",
+    "NOT_MEDIA",
+    "NO_AUDIO",
+    "NO_DURATION",
+    "NO_VIDEO",
+    "OK",
+    "PROBE_FAILED",
+    "TOO_SHORT",
+    "UNREADABLE",
+    "VERIFY_FAILED",
+    "CorpusError",
+    "IndexResult",
+    "ManifestError",
+    "TitleRecord",
+    "build_index",
+    "describe_index",
+    "read_manifest",
+    "reason_label",
+    "summarize",
+    "tv_metadata",
+    "write_manifest",
 ]
 
-OK = "ok"
-EXCLUDED = "excluded"
-
-# Reason labels: the part of ``reason`` before ": ", stable so summaries and filters can group on them.
-EMPTY_FILE = "empty file"
-UNREADABLE = "unreadable"
-NOT_MEDIA = "not media"
-NO_VIDEO = "no video stream"
-NO_AUDIO = "no audio stream"
-TOO_SHORT = "too short"
-NO_DURATION = "zero or unknown duration"
-PROBE_FAILED = "probe failed"
+log = logging.getLogger(__name__)
 
 # Rows excluded for these reasons are re-probed on every run: the cause may be gone without the file changing
 # (a permission fixed, a network share back, a crash that was not the file's fault).
 _TRANSIENT = frozenset({UNREADABLE, PROBE_FAILED})
 # Rows whose probe succeeded: their status depends only on the stored duration and this run's thresholds.
 _MEASURED = frozenset({"", TOO_SHORT, NO_DURATION})
-
-_MICRO = 10**6
-_DETAIL_CHARS = 160
-
-
-class ManifestError(ValueError):
-    """A file is not a tvssl manifest (wrong header), or one of its rows does not parse."""
+# Rows whose probe succeeded but whose clips did not decode: verified again whenever verification is asked for.
+_VERIFIABLE = _MEASURED | {VERIFY_FAILED}
 
 
 class CorpusError(ValueError):
     """The corpus root is missing, is not a directory, or holds no files to index."""
 
 
-@dataclass(frozen=True)
-class TitleRecord:
-    """One manifest row. ``duration``/``start`` are seconds on a microsecond grid; ``mtime`` is in nanoseconds.
-
-    For rows whose probe failed, the stream fields are empty or zero; the ``reason`` says why.
-    """
-
-    path: str
-    title_id: str
-    status: str
-    reason: str
-    duration: Fraction
-    num_slots: int
-    start: Fraction
-    size: int
-    mtime: int
-    container: str = ""
-    video_codec: str = ""
-    fps: float = 0.0
-    width: int = 0
-    height: int = 0
-    audio_codec: str = ""
-    sample_rate: int = 0
-    channels: int = 0
-    show: str = ""
-    season: int | None = None
-    episode: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.status not in (OK, EXCLUDED):
-            raise ValueError(f"{self.path}: status must be {OK!r} or {EXCLUDED!r}, got {self.status!r}")
-        if (self.status == OK) == bool(self.reason):
-            raise ValueError(f"{self.path}: a reason is required exactly when the status is {EXCLUDED!r}")
-        for name in ("duration", "start"):
-            value = getattr(self, name)
-            if not isinstance(value, Fraction) or (value * _MICRO).denominator != 1:
-                raise ValueError(
-                    f"{self.path}: {name} must be a Fraction of whole microseconds (exact in the CSV), got {value!r}"
-                )
-
-    @property
-    def ok(self) -> bool:
-        return self.status == OK
-
-    @property
-    def reason_label(self) -> str:
-        """The stable part of the reason ("too short" of "too short: 1.5 s < 2 s")."""
-        return reason_label(self.reason)
-
-
 class IndexResult(list):
     """The rows of a finished index (a ``list[TitleRecord]``) and what the run did to get them."""
 
-    def __init__(self, records: Iterable[TitleRecord], *, reused: int, probed: int, removed: int) -> None:
+    def __init__(
+        self, records: Iterable[TitleRecord], *, reused: int, probed: int, removed: int, verified: int = 0
+    ) -> None:
         super().__init__(records)
         self.reused = reused
         self.probed = probed
         self.removed = removed
-
-
-def reason_label(reason: str) -> str:
-    return reason.split(": ", 1)[0]
-
-
-def _seconds_text(value: Fraction) -> str:
-    micro = value * _MICRO
-    if micro.denominator != 1:
-        raise ValueError(f"{value} s is not a whole number of microseconds")
-    sign = "-" if micro < 0 else ""
-    whole, frac = divmod(abs(micro.numerator), _MICRO)
-    return f"{sign}{whole}.{frac:06d}".rstrip("0").rstrip(".")
-
-
-def _to_text(record: TitleRecord) -> list[str]:
-    out: list[str] = []
-    for value in astuple(record):
-        if value is None:
-            out.append("")
-        elif isinstance(value, Fraction):
-            out.append(_seconds_text(value))
-        elif isinstance(value, float):
-            out.append(repr(value))
-        else:
-            out.append(str(value))
-    return out
-
-
-def _optional_int(text: str) -> int | None:
-    return int(text) if text else None
-
-
-_PARSERS: dict[str, Callable[[str], object]] = {
-    "duration": Fraction,
-    "start": Fraction,
-    "num_slots": int,
-    "size": int,
-    "mtime": int,
-    "fps": float,
-    "width": int,
-    "height": int,
-    "sample_rate": int,
-    "channels": int,
-    "season": _optional_int,
-    "episode": _optional_int,
-}
-
-
-def read_manifest(path: str | os.PathLike) -> list[TitleRecord]:
-    """Rows of a manifest written by ``write_manifest``/``build_index``, exactly as written."""
-    p = Path(path)
-    try:
-        return _read_rows(p)
-    except csv.Error as exc:
-        raise ManifestError(f"{p} is not a tvssl manifest: {exc}") from exc
-
-
-def _read_rows(p: Path) -> list[TitleRecord]:
-    with p.open(newline="", encoding="utf-8", errors="surrogateescape") as fh:
-        reader = csv.reader(fh)
-        header = next(reader, None)
-        if header != COLUMNS:
-            found = ",".join(header or [])
-            raise ManifestError(
-                f"{p} is not a tvssl manifest: its first line is {found[:60]!r}, not the manifest header "
-                f"'{','.join(COLUMNS[:4])},...'"
-            )
-        records = []
-        for row in reader:
-            line = reader.line_num
-            if len(row) != len(COLUMNS):
-                raise ManifestError(f"{p} line {line}: expected {len(COLUMNS)} fields, found {len(row)}")
-            values: dict[str, object] = {}
-            for name, text in zip(COLUMNS, row):
-                parse = _PARSERS.get(name, str)
-                try:
-                    values[name] = parse(text)
-                except (ValueError, ZeroDivisionError) as exc:
-                    raise ManifestError(f"{p} line {line}: bad {name} {text!r} ({exc})") from exc
-            try:
-                records.append(TitleRecord(**values))  # type: ignore[arg-type]
-            except ValueError as exc:
-                raise ManifestError(f"{p} line {line}: {exc}") from exc
-    return records
-
-
-def write_manifest(path: str | os.PathLike, records: Iterable[TitleRecord]) -> None:
-    """Write the manifest atomically: readers see the old file or the new one, never half of one."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8", errors="surrogateescape") as fh:
-            writer = csv.writer(fh, lineterminator="\n")
-            writer.writerow(COLUMNS)
-            writer.writerows(_to_text(r) for r in records)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+        self.verified = verified
 
 
 def _check_replaceable(out: Path) -> list[TitleRecord]:
@@ -310,106 +153,6 @@ def tv_metadata(path: str) -> tuple[str, int | None, int | None]:
     return show, season, episode
 
 
-def _detail(text: str, abs_path: str) -> str:
-    """One short line; the absolute path is dropped (the row already names the file, relative to the root)."""
-    text = text.replace(repr(abs_path), "").replace(abs_path, "")
-    text = re.sub(r"^\[Errno -?\d+\]\s*", "", text.strip())
-    text = " ".join(text.split()).strip(" :")
-    return text[:_DETAIL_CHARS]
-
-
-def _probe_one(abs_path: str) -> MediaInfo | str:
-    """Probe result, or the exclusion reason; never raises, whatever the file holds."""
-    try:
-        return probe(abs_path)
-    except MediaError as exc:
-        detail = _detail(exc.detail, abs_path)
-        return f"{exc.reason}: {detail}" if detail else exc.reason
-    except Exception as exc:  # any library failure on a hostile file is that file's problem, not the run's
-        return f"{PROBE_FAILED}: " + _detail(f"{type(exc).__name__}: {exc}", abs_path)
-
-
-# In a pool worker: the shared array where it writes the index of the file it is probing, and its cell.
-_MARKS: MutableSequence[int] = []
-_SLOT = 0
-
-
-def _init_worker(marks: MutableSequence[int], counter: Any) -> None:
-    global _MARKS, _SLOT
-    with counter.get_lock():
-        _SLOT = counter.value
-        counter.value += 1
-    _MARKS = marks
-
-
-def _probe_chunk(items: list[tuple[int, str]]) -> list[tuple[int, MediaInfo | str]]:
-    out = []
-    for index, abs_path in items:
-        _MARKS[_SLOT] = index
-        out.append((index, _probe_one(abs_path)))
-    _MARKS[_SLOT] = -1
-    return out
-
-
-_CRASHED = f"{PROBE_FAILED}: the probing process died (FFmpeg crash or out of memory)"
-
-
-def _context() -> multiprocessing.context.BaseContext:
-    # fork is cheap and the parent never decodes; elsewhere fork is unsafe or missing.
-    return multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
-
-
-def _probe_isolated(abs_path: str) -> MediaInfo | str:
-    """Probe one suspect in a process of its own, so a crash is pinned on the file that caused it."""
-    ctx = _context()
-    marks, counter = ctx.Array("q", [-1], lock=False), ctx.Value("i", 0)
-    with ProcessPoolExecutor(1, mp_context=ctx, initializer=_init_worker, initargs=(marks, counter)) as pool:
-        try:
-            return pool.submit(_probe_chunk, [(0, abs_path)]).result()[0][1]
-        except BrokenProcessPool:
-            return _CRASHED
-
-
-def _probe_all(paths: Sequence[str], workers: int, advance: Callable[[int], None]) -> list[MediaInfo | str]:
-    """Probe every path; with one worker in this process, else in a pool that survives crashing probes."""
-    results: dict[int, MediaInfo | str] = {}
-    if workers <= 1:
-        for i, p in enumerate(paths):
-            results[i] = _probe_one(p)
-            advance(1)
-        return [results[i] for i in range(len(paths))]
-    pending = list(range(len(paths)))
-    ctx = _context()
-    while pending:
-        n_workers = min(workers, len(pending))
-        chunk = max(1, min(64, len(pending) // (n_workers * 16)))
-        marks, counter = ctx.Array("q", [-1] * n_workers, lock=False), ctx.Value("i", 0)
-        pool = ProcessPoolExecutor(
-            n_workers, mp_context=ctx, initializer=_init_worker, initargs=(marks, counter)
-        )
-        try:
-            futures = [
-                pool.submit(_probe_chunk, [(i, paths[i]) for i in pending[k : k + chunk]])
-                for k in range(0, len(pending), chunk)
-            ]
-            for future in as_completed(futures):
-                done = future.result()
-                results.update(done)
-                advance(len(done))
-        except BrokenProcessPool:
-            suspects = {m for m in marks if m >= 0 and m not in results}
-            if not suspects:  # died outside a probe: isolate the rest one by one rather than loop
-                suspects = {i for i in pending if i not in results}
-            log.warning("a probing process died; re-probing %d suspect file(s) one at a time", len(suspects))
-            for i in sorted(suspects):
-                results[i] = _probe_isolated(paths[i])
-                advance(1)
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-        pending = [i for i in pending if i not in results]
-    return [results[i] for i in range(len(paths))]
-
-
 def _seconds(value: float | int | str | Fraction, name: str) -> Fraction:
     try:
         return value if isinstance(value, Fraction) else Fraction(str(value))
@@ -422,7 +165,7 @@ def _judge(record: TitleRecord, slot: Fraction, need: Fraction) -> TitleRecord:
     if record.duration <= 0:
         return replace(record, status=EXCLUDED, reason=NO_DURATION, num_slots=0)
     if record.duration < need:
-        why = f"{TOO_SHORT}: {_seconds_text(record.duration)} s < {float(need):g} s"
+        why = f"{TOO_SHORT}: {seconds_text(record.duration)} s < {float(need):g} s"
         return replace(record, status=EXCLUDED, reason=why, num_slots=0)
     return replace(record, status=OK, reason="", num_slots=math.floor(record.duration / slot))
 
@@ -442,24 +185,32 @@ def _unique_title_ids(rows: list[TitleRecord]) -> list[TitleRecord]:
     ]
 
 
-def _from_probe(rel: str, size: int, mtime: int, outcome: MediaInfo | str) -> TitleRecord:
+def _to_judge(record: TitleRecord) -> TitleRecord:
+    """A row whose probe succeeded, marked for ``_finish`` to judge under this run's thresholds."""
+    return replace(record, status=EXCLUDED, reason=NO_DURATION)
+
+
+def _from_probe(rel: str, size: int, mtime: int, found: Examined) -> TitleRecord:
     title_id = str(PurePosixPath(rel).with_suffix(""))
-    base = TitleRecord(rel, title_id, EXCLUDED, NOT_MEDIA, Fraction(0), 0, Fraction(0), size, mtime)
-    if isinstance(outcome, str):
-        return replace(base, reason=outcome)
+    base = TitleRecord(
+        rel, title_id, EXCLUDED, found.reason or NOT_MEDIA, Fraction(0), 0, Fraction(0), size, mtime
+    )
+    info = found.info
+    if info is None:
+        return base
     return replace(
         base,
-        reason=NO_DURATION,
-        duration=Fraction(math.floor(outcome.duration * _MICRO), _MICRO),
-        start=Fraction(round(outcome.start * _MICRO), _MICRO),
-        container=outcome.container,
-        video_codec=outcome.video_codec,
-        fps=round(float(outcome.fps), 6),
-        width=int(outcome.width),
-        height=int(outcome.height),
-        audio_codec=outcome.audio_codec,
-        sample_rate=int(outcome.sample_rate),
-        channels=int(outcome.channels),
+        reason=found.reason or NO_DURATION,
+        duration=floor_micro(info.duration),
+        start=nearest_micro(info.start),
+        container=info.container,
+        video_codec=info.video_codec,
+        fps=round(float(info.fps), 6),
+        width=int(info.width),
+        height=int(info.height),
+        audio_codec=info.audio_codec,
+        sample_rate=int(info.sample_rate),
+        channels=int(info.channels),
     )
 
 
@@ -517,6 +268,18 @@ def _walk(root: Path, skip: set[str], skip_inodes: set[tuple[int, int]]) -> list
     return found
 
 
+def _verification(clips: int, slot: Fraction, need: Fraction) -> Verify | None:
+    if clips < 0:
+        raise ValueError(f"verify must be >= 0 clips per title, got {clips}")
+    if clips == 0:
+        return None
+    try:
+        spec = ClipSpec(slot_seconds=slot)
+    except ValueError as exc:
+        raise ValueError(f"cannot verify clips of {float(slot):g} s slots: {exc}") from exc
+    return Verify(clips, spec, need)
+
+
 def build_index(
     root: str | os.PathLike,
     out: str | os.PathLike,
@@ -525,12 +288,19 @@ def build_index(
     slot_seconds: float | str | Fraction = 2,
     min_seconds: float | str | Fraction | None = None,
     progress: bool = True,
+    verify: int = 0,
+    only: Collection[str] | None = None,
+    print_summary: bool = True,
 ) -> IndexResult:
     """Index every file under ``root`` into the manifest ``out`` and return its rows (sorted by path).
 
     Rows of an existing manifest at ``out`` are reused, without probing, for files whose size and mtime did not
     change; their status and ``num_slots`` are still recomputed for this run's ``slot_seconds``/``min_seconds``.
-    A title is excluded when shorter than ``max(slot_seconds, min_seconds)``.
+    A title is excluded when shorter than ``max(slot_seconds, min_seconds)``. With ``verify`` > 0, ``verify``
+    slots of every usable title (reused rows included) are decoded with the training clip spec, and a title
+    whose clips do not decode is excluded ("verify failed: ..."). ``only`` restricts the index to these paths
+    (relative to ``root``), for callers that list only files they made. Unless ``print_summary`` is false, the
+    summary (``describe_index``) goes to stderr: whoever indexes on first use learns what was left out and why.
     """
     if kind not in ("movie", "tv"):
         raise ValueError(f"kind must be 'movie' or 'tv', got {kind!r}")
@@ -538,6 +308,7 @@ def build_index(
     if slot <= 0:
         raise ValueError(f"slot_seconds must be > 0, got {slot_seconds!r}")
     need = slot if min_seconds is None else max(slot, _seconds(min_seconds, "min_seconds"))
+    check = _verification(verify, slot, need)
     workers = (os.cpu_count() or 1) if workers is None else workers
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
@@ -553,55 +324,53 @@ def build_index(
         ost = out_path.stat()
         skip_inodes.add((ost.st_dev, ost.st_ino))
     found = _walk(root_path, {os.path.abspath(out_path)}, skip_inodes)
+    if only is not None:
+        found = [f for f in found if f.rel in only]
     if not found:
         raise CorpusError(f"no files under {root_path} (hidden files and folders are skipped)")
 
     records: dict[str, TitleRecord] = {}
-    to_probe: list[_Found] = []
+    tasks: list[Task] = []
     for f in found:
         old = previous.get(f.rel)
         if f.error:
-            records[f.rel] = _from_probe(f.rel, f.size, f.mtime, f.error)
+            records[f.rel] = _from_probe(f.rel, f.size, f.mtime, Examined(None, f.error))
         elif old and (old.size, old.mtime) == (f.size, f.mtime) and old.reason_label not in _TRANSIENT:
             records[f.rel] = old
+            if check is not None and old.reason_label in _VERIFIABLE and old.duration >= need:
+                tasks.append(Task(f.abs, f.rel, old.duration))
         else:
-            to_probe.append(f)
-    reused = len(found) - len(to_probe) - sum(1 for f in found if f.error)
+            tasks.append(Task(f.abs, f.rel))
+    probed = sum(t.known_duration is None for t in tasks)
+    reused = len(found) - probed - sum(1 for f in found if f.error)
 
-    show_bar = progress and bool(to_probe) and sys.stderr is not None and sys.stderr.isatty()
-    with tqdm(total=len(to_probe), desc="probing", unit="file", file=sys.stderr, disable=not show_bar) as bar:
-        outcomes = _probe_all([f.abs for f in to_probe], min(workers, max(1, len(to_probe))), bar.update)
-    for f, outcome in zip(to_probe, outcomes):
-        records[f.rel] = _from_probe(f.rel, f.size, f.mtime, outcome)
+    show_bar = progress and bool(tasks) and sys.stderr is not None and sys.stderr.isatty()
+    desc = "probing" if check is None else "probing and verifying"
+    with tqdm(total=len(tasks), desc=desc, unit="file", file=sys.stderr, disable=not show_bar) as bar:
+        results = examine_all(tasks, min(workers, max(1, len(tasks))), check, bar.update)
+    sizes = {f.rel: (f.size, f.mtime) for f in found}
+    for task, result in zip(tasks, results):
+        if task.known_duration is None:
+            records[task.key] = _from_probe(task.key, *sizes[task.key], result)
+        elif result.reason:
+            records[task.key] = replace(records[task.key], status=EXCLUDED, reason=result.reason, num_slots=0)
+        else:
+            records[task.key] = _to_judge(records[task.key])
 
     rows = _unique_title_ids([_finish(records[f.rel], kind, slot, need) for f in found])
     write_manifest(out_path, rows)
     removed = sum(1 for p in previous if p not in records)
-    return IndexResult(rows, reused=reused, probed=len(to_probe), removed=removed)
+    verified = sum(r.ok or r.reason_label == VERIFY_FAILED for r in rows) if check is not None else 0
+    result = IndexResult(rows, reused=reused, probed=probed, removed=removed, verified=verified)
+    if print_summary:
+        print(describe_index(out_path, result), file=sys.stderr, flush=True)
+    return result
 
 
-def _span_text(seconds: float) -> str:
-    if seconds >= 3600:
-        return f"{seconds / 3600:.1f} h"
-    if seconds >= 60:
-        return f"{seconds / 60:.1f} min"
-    return f"{seconds:.1f} s"
-
-
-def summarize(records: Sequence[TitleRecord]) -> str:
-    """One line: "12 titles: 10 ok, 2 excluded (1 empty file, 1 no audio stream); 5,400 slots, 3.0 h"."""
-    ok = [r for r in records if r.ok]
-    reasons = Counter(r.reason_label for r in records if not r.ok)
-    noun = "title" if len(records) == 1 else "titles"
-    text = f"{len(records):,} {noun}: {len(ok):,} ok, {len(records) - len(ok):,} excluded"
-    if reasons:
-        text += (
-            " (" + ", ".join(f"{n:,} {label}" for label, n in sorted(reasons.items(), key=_by_count)) + ")"
-        )
-    slots = sum(r.num_slots for r in ok)
-    seconds = float(sum((r.duration for r in ok), Fraction(0)))
-    return f"{text}; {slots:,} slots, {_span_text(seconds)}"
-
-
-def _by_count(item: tuple[str, int]) -> tuple[int, str]:
-    return -item[1], item[0]
+def describe_index(out: str | os.PathLike, result: IndexResult) -> str:
+    """What an index run did, then its summary: the two lines `tvssl index` prints."""
+    verified = f", verified {result.verified:,} title(s)" if result.verified else ""
+    return (
+        f"wrote {out}: probed {result.probed:,} file(s), reused {result.reused:,} unchanged row(s), "
+        f"dropped {result.removed:,} row(s) of removed files{verified}\n{summarize(result)}"
+    )

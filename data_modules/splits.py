@@ -51,12 +51,6 @@ class LayoutError(ValueError):
         super().__init__("\n".join(lines))
 
 
-# The public home of the downstream API is ``data_modules.downstream``, which re-exports this class. Its
-# qualified name is what ``tvssl.errors`` recognises as bad input, also in the text torch makes of an error
-# that a DataLoader worker raised, so it stays the name it had before the split files moved here.
-LayoutError.__module__ = "data_modules.downstream"
-
-
 def read_lines(path: Path) -> Iterator[tuple[int, str]]:
     """(1-based line number, stripped text) of the non-blank lines; official lists mix CRLF and trailing blanks."""
     with open(path, encoding="utf-8", errors="replace") as handle:

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import data_modules.index as index
+import data_modules.probing as probing
 from data_modules.index import (
     COLUMNS,
     CorpusError,
@@ -212,7 +212,7 @@ def test_every_bad_file_becomes_a_row_with_its_specific_reason(tmp_path, good_di
 def test_zero_duration_and_a_raising_probe_are_reasons_not_crashes(tmp_path, good_dir, monkeypatch):
     for name in ("a.mp4", "b.mp4", "c.mp4"):
         shutil.copy(good_dir / "movie.mp4", tmp_path / name)
-    real = index.probe
+    real = probing.probe
 
     def probe(path):
         if path.endswith("a.mp4"):
@@ -221,7 +221,7 @@ def test_zero_duration_and_a_raising_probe_are_reasons_not_crashes(tmp_path, goo
             raise RuntimeError("decoder exploded")
         return real(path)
 
-    monkeypatch.setattr(index, "probe", probe)
+    monkeypatch.setattr(probing, "probe", probe)
     rows = build_index(tmp_path, tmp_path / ".m.csv", workers=1, progress=False)
     assert [r.reason for r in rows] == [
         "zero or unknown duration",
@@ -236,15 +236,15 @@ def test_a_crashing_worker_costs_only_its_own_file(tmp_path, good_dir, monkeypat
     corpus.mkdir()
     for i in range(6):
         shutil.copy(good_dir / "movie.mp4", corpus / f"t{i}.mp4")
-    real = index.probe
+    real = probing.probe
 
     def probe(path):
         if path.endswith("t3.mp4"):
             os._exit(3)  # what a segfault in FFmpeg looks like from the pool
         return real(path)
 
-    monkeypatch.setattr(index, "probe", probe)  # fork carries the patch into the workers
-    with caplog.at_level("WARNING", logger="data_modules.index"):
+    monkeypatch.setattr(probing, "probe", probe)  # fork carries the patch into the workers
+    with caplog.at_level("WARNING", logger="data_modules.probing"):
         rows = build_index(corpus, tmp_path / "m.csv", workers=2, progress=False)
     assert "a probing process died" in caplog.text
     assert [r.path for r in rows if not r.ok] == ["t3.mp4"]
@@ -300,13 +300,13 @@ def test_reindex_reuses_unchanged_rows_and_probes_only_what_changed(tmp_path, go
     first = build_index(root, out, workers=1, progress=False)
     written = out.read_bytes()
     calls: list[str] = []
-    real = index.probe
+    real = probing.probe
 
     def counting(path):
         calls.append(Path(path).name)
         return real(path)
 
-    monkeypatch.setattr(index, "probe", counting)
+    monkeypatch.setattr(probing, "probe", counting)
     again = build_index(root, out, workers=1, progress=False)
     assert calls == [] and again == first and out.read_bytes() == written
     assert (again.reused, again.probed, again.removed) == (3, 0, 0)
@@ -334,10 +334,10 @@ def test_reindex_reuses_unchanged_rows_and_probes_only_what_changed(tmp_path, go
 def test_transient_failures_are_probed_again(tmp_path, good_dir, monkeypatch):
     shutil.copy(good_dir / "movie.mp4", tmp_path / "a.mp4")
     out = tmp_path / "out" / "m.csv"
-    real = index.probe
-    monkeypatch.setattr(index, "probe", lambda path: (_ for _ in ()).throw(OSError("share went away")))
+    real = probing.probe
+    monkeypatch.setattr(probing, "probe", lambda path: (_ for _ in ()).throw(OSError("share went away")))
     assert build_index(tmp_path, out, workers=1, progress=False)[0].reason_label == "probe failed"
-    monkeypatch.setattr(index, "probe", real)
+    monkeypatch.setattr(probing, "probe", real)
     assert build_index(tmp_path, out, workers=1, progress=False)[0].ok
 
 
@@ -490,3 +490,19 @@ def test_files_that_differ_only_by_extension_get_distinct_title_ids(tmp_path: Pa
     write_media(root / "other.mp4", seconds=2.5, vcodec="libx264", acodec="aac")
     rows = build_index(root, tmp_path / "m.csv", workers=1, slot_seconds=1, progress=False)
     assert [r.title_id for r in rows] == ["movie.mkv", "movie.mp4", "other"]
+
+
+def test_first_use_indexing_prints_the_summary(
+    tmp_path: Path, good_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A datamodule that indexes its corpus on first use says what it left out, as `tvssl index` does."""
+    from data_modules.longform import MovieDataModule
+
+    root = tmp_path / "corpus"
+    root.mkdir()
+    shutil.copy(good_dir / "movie.mp4", root / "a.mp4")
+    (root / "notes.mp4").write_text("not a video\n")
+    MovieDataModule(root=str(root), num_workers=0, index_workers=1).prepare_data()
+    err = capsys.readouterr().err
+    assert f"wrote {root / '.tvssl' / 'manifest.csv'}: probed 2 file(s)" in err
+    assert "2 titles: 1 ok, 1 excluded (1 not media); 2 slots, 4.5 s" in err

@@ -220,3 +220,49 @@ def test_bad_settings_and_destinations_are_refused(corpus: tuple[Path, Path]) ->
     with pytest.raises(ValueError, match="source corpus root"):
         prepare_corpus(manifest, root, SETTINGS)
     assert prepare_command.main([str(root / "missing.csv"), str(root / "x")]) == 2
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
+
+
+PREPARE_ARGS = ["--short-side", "32", "--keyframe-every", "1", "--workers", "1"]
+
+
+def test_a_destination_with_files_prepare_did_not_make_is_refused_before_anything_is_written(
+    corpus: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dst = tmp_path / "dst"
+    write_media(dst / "film.mp4", seconds=1, width=32, height=32)  # named like an output, not made by prepare
+    (dst / "Show").mkdir()
+    (dst / "Show" / "notes.txt").write_text("mine")
+    before = _tree(dst)
+    assert prepare_command.main([str(corpus[1]), str(dst), *PREPARE_ARGS]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"tvssl: the destination {dst} holds 2 file(s)"), err
+    assert "(Show/notes.txt, film.mp4)" in err[0]
+    assert _tree(dst) == before and sorted(p.name for p in dst.iterdir()) == ["Show", "film.mp4"]
+
+
+def test_a_foreign_manifest_is_refused_before_any_title_is_transcoded(
+    corpus: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dst = tmp_path / "dst"
+    dst.mkdir()
+    (dst / "manifest.csv").write_text("epoch,loss\n0,1.5\n")
+    assert prepare_command.main([str(corpus[1]), str(dst), *PREPARE_ARGS]) == 2
+    assert "(manifest.csv)" in capsys.readouterr().err
+    assert _tree(dst) == {"manifest.csv": b"epoch,loss\n0,1.5\n"}
+
+
+def test_the_new_manifest_lists_only_the_outputs_of_the_run(
+    prepared: tuple[Path, str], corpus: tuple[Path, Path], tmp_path: Path
+) -> None:
+    dst = _copy(prepared[0], tmp_path)
+    (dst / "old").mkdir()
+    shutil.copy(dst / "film.mp4", dst / "old" / "gone.mp4")  # made by prepare, for a title no longer listed
+    result = prepare_corpus(corpus[1], dst, SETTINGS)
+    assert [r.path for r in read_manifest(dst / "manifest.csv")] == ["Show/vfr.mp4", "film.mp4"]
+    assert [r.path for r in result.records] == ["Show/vfr.mp4", "film.mp4"]

@@ -167,3 +167,48 @@ def test_run_directories_are_new_per_run_and_shared_by_the_ranks_of_a_job(
     monkeypatch.delenv("SLURM_JOB_ID")
     monkeypatch.setenv("TORCHELASTIC_RUN_ID", "k16mn-1")
     assert allocate_run_dir(tmp_path, "row") == tmp_path / "row" / "torchrun-k16mn-1"
+
+
+def test_a_failed_run_removes_its_directory_only_when_it_holds_nothing_of_value(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tvssl.run_dirs import claim_run_dir, discard_if_unused
+
+    monkeypatch.setenv(RUN_DIR_ENV, "")  # claim_run_dir sets it; restored after the test
+    for var in ("SLURM_JOB_ID", "TORCHELASTIC_RUN_ID"):
+        monkeypatch.delenv(var, raising=False)
+    runs = tmp_path / "runs"
+
+    def claim() -> tuple[Path, Path | None]:
+        monkeypatch.setenv(RUN_DIR_ENV, "")
+        return claim_run_dir(runs, "row")
+
+    run_dir, made = claim()
+    assert made == runs
+    (run_dir / "checkpoints").mkdir()
+    (run_dir / "config.yaml").write_text("trainer: {}\n")
+    (run_dir / "metrics.csv").write_text("epoch,step,train/loss\n")
+    (run_dir / "wandb" / "offline-run-1" / "files").mkdir(parents=True)
+    (run_dir / "wandb" / "offline-run-1" / "run-1.wandb").write_bytes(b"\0")
+    assert discard_if_unused(run_dir, made) and not runs.exists()
+
+    kept = {
+        "checkpoints/last.ckpt": b"weights",
+        "metrics.csv": b"epoch,step,train/loss\n0,0,4.1\n",
+        "notes.txt": b"mine",
+        "metrics.json": b"{}",
+    }
+    for rel, data in kept.items():
+        run_dir, made = claim()
+        (run_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+        (run_dir / rel).write_bytes(data)
+        assert not discard_if_unused(run_dir, made), rel
+        assert (run_dir / rel).read_bytes() == data
+    run_dir, made = claim()
+    assert made == run_dir, "runs/row existed: only the version folder is this run's"
+    assert discard_if_unused(run_dir, made) and sorted(p.name for p in (runs / "row").iterdir()) == [
+        "version_0",
+        "version_1",
+        "version_2",
+        "version_3",
+    ]

@@ -186,9 +186,9 @@ def test_figures_are_pngs_and_other_files_are_left_alone(results: Path, tmp_path
     }
     assert (out / "notes.txt").read_text() == "mine"
 
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    again = write_report(empty, out)
+    movies_only = tmp_path / "movies_only"
+    write_lightning_csv(movies_only / "movie_k1" / "pretrain" / "metrics.csv", LOSS_ROWS)
+    again = write_report(movies_only, out)
     assert again.removed == [out / "figure1_tv.png"]
     assert not (out / "figure1_tv.png").exists()
     assert png_size(out / "figure1.png")[0] >= 1200
@@ -233,6 +233,16 @@ def test_command_errors_are_specific(tmp_path: Path, capsys) -> None:
     with pytest.raises(SystemExit):
         main([str(tmp_path), "--out", str(tmp_path / "out"), "--smooth", "1.0"])
     assert "[0, 1)" in capsys.readouterr().err
+
+
+def test_a_folder_without_results_is_refused_and_nothing_is_written(tmp_path: Path, capsys) -> None:
+    results = tmp_path / "results"
+    (results / "movie_k1" / "ucf101_split1").mkdir(parents=True)  # a run that never finished
+    out = tmp_path / "report"
+    assert main([str(results), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"tvssl: no results found under {results} "), err
+    assert not out.exists()
 
 
 def test_rows_round_trip_and_names() -> None:

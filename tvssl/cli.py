@@ -1,7 +1,11 @@
 """The `tvssl` command: utility verbs first, then LightningCLI for fit / validate / test.
 
 Every LightningCLI run gets its own directory ``<run.dir>/<run.name>/version_N`` (never reused), holding
-the resolved config, the CSV log the report reads, checkpoints and the offline W&B run.
+the resolved config, the CSV log the report reads, checkpoints and the offline W&B run (``tvssl.run_dirs``).
+
+A user mistake ends any command with one line ``tvssl: <message>`` on stderr and exit code 2; a bug keeps its
+traceback and exit code 1 (``tvssl.errors``). ``--debug``, accepted anywhere on the command line, shows the
+traceback of a user mistake too; it is passed on to child processes as ``TVSSL_DEBUG=1``.
 """
 
 from __future__ import annotations
@@ -9,46 +13,33 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+from tvssl.errors import DEBUG_ENV, report
+from tvssl.run_dirs import RUN_DIR_ENV, allocate_run_dir
+
+__all__ = ["RUN_DIR_ENV", "VERBS", "allocate_run_dir", "main"]
 
 VERBS = ("index", "synth", "prepare", "report", "bench", "ablation")
-RUN_DIR_ENV = "TVSSL_RUN_DIR"
-
-
-def allocate_run_dir(root: Path, name: str) -> Path:
-    """A new directory for this run, shared by every rank of one job.
-
-    Lightning's own DDP launcher re-executes this command for the other ranks with our environment, so
-    the directory chosen by rank 0 travels in TVSSL_RUN_DIR; SLURM and torchrun jobs, whose ranks start
-    independently, name it after the job id instead.
-    """
-    if os.environ.get(RUN_DIR_ENV):
-        return Path(os.environ[RUN_DIR_ENV])
-    job = os.environ.get("SLURM_JOB_ID")
-    if job:
-        task = os.environ.get("SLURM_ARRAY_TASK_ID")
-        attempt = os.environ.get("SLURM_RESTART_COUNT", "0")
-        run_dir = root / name / f"slurm-{job}{'_' + task if task else ''}-r{attempt}"
-    elif os.environ.get("TORCHELASTIC_RUN_ID", "none") != "none":
-        run_dir = root / name / f"torchrun-{os.environ['TORCHELASTIC_RUN_ID']}"
-    else:
-        (root / name).mkdir(parents=True, exist_ok=True)
-        version = 0
-        while True:
-            run_dir = root / name / f"version_{version}"
-            try:
-                run_dir.mkdir()
-                break
-            except FileExistsError:
-                version += 1
-    run_dir.mkdir(parents=True, exist_ok=True)
-    os.environ[RUN_DIR_ENV] = str(run_dir)
-    return run_dir
+DEBUG_FLAG = "--debug"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    debug = DEBUG_FLAG in args
+    args = [a for a in args if a != DEBUG_FLAG]
+    with _debug_environment(debug):
+        try:
+            return _dispatch(args)
+        except Exception as exc:
+            code = report(exc)
+            if code is None:
+                raise
+            return code
+
+
+def _dispatch(args: list[str]) -> int:
     if args and args[0] in VERBS:
         module = importlib.import_module(f"tvssl.commands.{args[0]}")
         return int(module.main(args[1:]) or 0)
@@ -56,6 +47,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     lightning_main(args)
     return 0
+
+
+@contextmanager
+def _debug_environment(debug: bool) -> Iterator[None]:
+    """``--debug`` as the environment variable, so child processes (DDP ranks, ablation steps) see it too."""
+    saved = os.environ.get(DEBUG_ENV)
+    if debug:
+        os.environ[DEBUG_ENV] = "1"
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(DEBUG_ENV, None)
+        else:
+            os.environ[DEBUG_ENV] = saved
 
 
 if __name__ == "__main__":

@@ -1,6 +1,9 @@
 """LightningCLI for `tvssl fit|validate|test`: run naming, CSV + W&B loggers, one directory per run.
 
-Imported only for those subcommands, so the other verbs start without loading Lightning.
+Imported only for those subcommands, so the other verbs start without loading Lightning. Until the run starts
+(fit, validation or test begins), the CLI is checking what it was asked: a contradiction found by then (a
+datamodule's ValueError about k, w and the batch, a missing root, a missing checkpoint) is a ``UserError``, and
+the run directory it made is removed again if nothing was written into it.
 """
 
 from __future__ import annotations
@@ -13,11 +16,16 @@ from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
+from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.loggers import CSVLogger, Logger, WandbLogger
 
-from tvssl.cli import RUN_DIR_ENV, allocate_run_dir
 from tvssl.configs import expand_config_args
+from tvssl.errors import UserError, config_checks, config_error, user_message
+from tvssl.run_dirs import RUN_DIR_ENV, claim_run_dir, discard_if_unused
+
+CKPT_KEYWORDS = ("last", "best", "hpc")
+"""``--ckpt_path`` values that Lightning resolves itself instead of reading a file."""
 
 
 class ConfigToWandb(SaveConfigCallback):
@@ -29,8 +37,40 @@ class ConfigToWandb(SaveConfigCallback):
                 logger.experiment.config.update(self.config.as_dict(), allow_val_change=True)
 
 
+class RunStarted(Callback):
+    """Records when the run really starts: from then on an error is the run's, no longer the request's.
+
+    The run directory is announced then, not when it is made: a run refused before it starts has none.
+    """
+
+    def __init__(self) -> None:
+        self.started = False
+        self.run_dir: Path | None = None
+
+    def _start(self, trainer: pl.Trainer, *_: Any) -> None:
+        if not self.started and self.run_dir is not None and trainer.is_global_zero:
+            print(f"tvssl: run directory {self.run_dir}", file=sys.stderr, flush=True)
+        self.started = True
+
+    on_fit_start = on_validation_start = on_test_start = on_predict_start = _start
+
+
 class TVSSLCLI(LightningCLI):
-    """LightningCLI with run naming, loggers and a per-run directory."""
+    """LightningCLI with run naming, loggers, a per-run directory and one-line errors for config mistakes."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.run_started = RunStarted()
+        self.run_dir: tuple[Path, Path | None] | None = None
+        try:
+            super().__init__(*args, **kwargs)
+        except BaseException as exc:
+            if self.run_dir is not None and self.run_dir[1] is not None:
+                discard_if_unused(*self.run_dir)
+            checking = isinstance(exc, Exception) and not self.run_started.started
+            message = config_error(exc) if checking and user_message(exc) is None else None
+            if message is None:
+                raise
+            raise UserError(message) from exc
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_argument(
@@ -54,15 +94,39 @@ class TVSSLCLI(LightningCLI):
             )
         return run
 
+    def before_instantiate_classes(self) -> None:
+        """A resume from a checkpoint that is not there fails now, before anything is built or written."""
+        config = self.config.get(str(self.subcommand), self.config)
+        ckpt_path = str(config.get("ckpt_path") or "")
+        if (
+            not ckpt_path
+            or ckpt_path in CKPT_KEYWORDS
+            or ckpt_path.startswith("registry")
+            or "://" in ckpt_path
+        ):
+            return
+        if not Path(ckpt_path).is_file():
+            what = "is a folder, not a checkpoint file" if Path(ckpt_path).is_dir() else "does not exist"
+            raise UserError(
+                f"--ckpt_path {ckpt_path} {what}; pass a checkpoint such as "
+                "runs/<row>/version_N/checkpoints/last.ckpt"
+            )
+
     def instantiate_trainer(self, **kwargs: Any) -> pl.Trainer:
+        trainer = self._trainer_with_run_dir(**kwargs)
+        trainer.callbacks.append(self.run_started)
+        return trainer
+
+    def _trainer_with_run_dir(self, **kwargs: Any) -> pl.Trainer:
         run = self._run_settings()
         mode = run.get("wandb", "offline")
         if mode not in ("offline", "online", "disabled"):
-            raise ValueError(f"--run.wandb must be offline, online or disabled, got {mode!r}")
+            raise UserError(f"--run.wandb must be offline, online or disabled, got {mode!r}")
         trainer_config = self._get(self.config_init, "trainer", default={})
         if trainer_config.get("logger") is False:
             return super().instantiate_trainer(**kwargs)
-        run_dir = allocate_run_dir(Path(run.get("dir") or "runs"), run["name"])
+        self.run_dir = claim_run_dir(Path(run.get("dir") or "runs"), run["name"])
+        run_dir = self.run_started.run_dir = self.run_dir[0]
         # The directory is new by construction; the CSV logger only sees W&B's files in it and would warn
         # that earlier logs get deleted.
         warnings.filterwarnings("ignore", message=r"Experiment logs directory .* exists and is not empty")
@@ -80,7 +144,6 @@ class TVSSLCLI(LightningCLI):
                     offline=mode == "offline",
                 )
             )
-        print(f"tvssl: run directory {run_dir}", file=sys.stderr)
         return super().instantiate_trainer(logger=loggers, default_root_dir=str(run_dir), **kwargs)
 
     def after_fit(self) -> None:
@@ -93,8 +156,9 @@ def lightning_main(argv: Sequence[str]) -> None:
     """Run LightningCLI on ``argv`` with config bases expanded; it reads sys.argv, so that is where they go."""
     saved = sys.argv
     inherited_run_dir = os.environ.get(RUN_DIR_ENV)
-    sys.argv = [saved[0], *expand_config_args(argv)]
     try:
+        with config_checks():
+            sys.argv = [saved[0], *expand_config_args(argv)]
         _cli()
     finally:
         sys.argv = saved

@@ -19,8 +19,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from tvssl.cli import RUN_DIR_ENV, allocate_run_dir
+from tvssl.errors import UserError, reports_user_errors
 from tvssl.rows import ROWS_BY_NAME, Row
+from tvssl.run_dirs import RUN_DIR_ENV, claim_run_dir, discard_if_unused
 
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
 SECTION_ENV = {"movie": "MOVIE_ROOT", "tv": "TV_ROOT"}
@@ -31,24 +32,20 @@ TASK_MODALITY = {"ucf101": "video", "hmdb51": "video", "esc50": "audio"}
 def experiments_dir() -> Path:
     """The experiments/ folder of this checkout (the ablation runs from a clone, like `make`)."""
     if not EXPERIMENTS.is_dir():
-        raise SystemExit(f"tvssl ablation: {EXPERIMENTS} not found; run it from a clone of the repository")
+        raise UserError(f"{EXPERIMENTS} not found; run tvssl ablation from a clone of the repository")
     return EXPERIMENTS
 
 
 def data_root(profile: str, env: str, smoke_path: Path) -> str:
     if profile == "smoke":
         if not smoke_path.is_dir():
-            raise SystemExit(
-                f"tvssl ablation: smoke data {smoke_path} is missing; `make ablation` synthesises it"
-            )
+            raise UserError(f"smoke data {smoke_path} is missing; `make ablation` synthesises it")
         return str(smoke_path)
     value = os.environ.get(env)
     if not value:
-        raise SystemExit(
-            f"tvssl ablation: PROFILE=paper needs the environment variable {env} (the dataset root)"
-        )
+        raise UserError(f"PROFILE=paper needs the environment variable {env} (the dataset root)")
     if not Path(value).is_dir():
-        raise SystemExit(f"tvssl ablation: {env}={value} is not a folder")
+        raise UserError(f"{env}={value} is not a folder")
     return value
 
 
@@ -57,7 +54,7 @@ def profile_configs(profile: str, stage: str) -> list[str]:
         return []
     path = experiments_dir() / profile / f"{stage}.yaml"
     if not path.is_file():
-        raise SystemExit(f"tvssl ablation: unknown profile {profile!r} (no {path})")
+        raise UserError(f"unknown profile {profile!r} (no {path})")
     return ["--config", str(path)]
 
 
@@ -97,15 +94,23 @@ def launched_rank() -> int:
     return int(os.environ.get("SLURM_PROCID") or os.environ.get("RANK") or 0)
 
 
-def run_fit(args: list[str], run_dir: Path) -> None:
+def _failed(message: str, code: int = 1) -> int:
+    """A step that ran and failed (not a user mistake: the fit's own output says why)."""
+    print(f"tvssl ablation: {message}", file=sys.stderr, flush=True)
+    return code
+
+
+def run_fit(args: list[str], run_dir: Path, made: Path | None) -> int:
+    """Exit code of `tvssl fit` in ``run_dir``; a failed fit's directory goes if it holds nothing (see run_dirs)."""
     env = {**os.environ, RUN_DIR_ENV: str(run_dir)}
     command = [sys.executable, "-m", "tvssl.cli", "fit", *args]
     print("+ tvssl " + " ".join(command[3:]), flush=True)
-    result = subprocess.run(command, env=env)
-    if result.returncode != 0:
-        raise SystemExit(
-            f"tvssl ablation: `tvssl fit` failed ({result.returncode}); its run directory: {run_dir}"
-        )
+    code = subprocess.run(command, env=env).returncode
+    if code != 0:
+        kept = made is None or not discard_if_unused(run_dir, made)
+        where = f"; its run directory: {run_dir}" if kept else ""
+        return _failed(f"`tvssl fit` failed ({code}){where}", code)
+    return 0
 
 
 def pretrain(row: Row, opts: argparse.Namespace) -> int:
@@ -113,7 +118,7 @@ def pretrain(row: Row, opts: argparse.Namespace) -> int:
     runs = Path(opts.runs)
     root = data_root(opts.profile, SECTION_ENV[row.dataset], Path(opts.smoke_data) / row.dataset)
     resume = latest_checkpoint(runs, row.name)
-    run_dir = allocate_run_dir(runs, row.name)
+    run_dir, made = claim_run_dir(runs, row.name)
     os.environ.pop(RUN_DIR_ENV, None)
     args = [
         "--config",
@@ -124,12 +129,12 @@ def pretrain(row: Row, opts: argparse.Namespace) -> int:
     if resume is not None:
         print(f"tvssl ablation: resuming {row.name} from {resume}", flush=True)
         args += ["--ckpt_path", str(resume)]
-    run_fit(args + list(opts.extra), run_dir)
-    if launched_rank() != 0:
-        return 0
+    code = run_fit(args + list(opts.extra), run_dir, made)
+    if code != 0 or launched_rank() != 0:
+        return code
     final = run_dir / "checkpoints" / "last.ckpt"
     if not final.is_file():
-        raise SystemExit(f"tvssl ablation: {row.name} finished without {final}")
+        return _failed(f"{row.name} finished without {final}")
     attempts = sorted(
         (p.parent for p in (runs / row.name).glob("*/metrics.csv")), key=lambda p: p.stat().st_mtime
     )
@@ -150,10 +155,10 @@ def finetune(row: Row, opts: argparse.Namespace) -> int:
         return 0
     checkpoint = Path(opts.results) / row.name / "pretrain" / "last.ckpt"
     if not checkpoint.exists():
-        raise SystemExit(f"tvssl ablation: {checkpoint} is missing; pretrain {row.name} first")
+        raise UserError(f"{checkpoint} is missing; pretrain {row.name} first")
     root = data_root(opts.profile, TASK_ENV[task], Path(opts.smoke_data) / "downstream" / task)
     name = f"{row.name}-{label}"
-    run_dir = allocate_run_dir(Path(opts.runs), name)
+    run_dir, made = claim_run_dir(Path(opts.runs), name)
     os.environ.pop(RUN_DIR_ENV, None)
     key = "fold" if task == "esc50" else "split"
     args = [
@@ -174,10 +179,10 @@ def finetune(row: Row, opts: argparse.Namespace) -> int:
         "--run.dir", opts.runs,
         "--run.wandb", opts.wandb,
     ]  # fmt: skip
-    run_fit(args + list(opts.extra), run_dir)
-    if launched_rank() == 0 and not result.is_file():
-        raise SystemExit(f"tvssl ablation: fine-tuning finished without writing {result}")
-    return 0
+    code = run_fit(args + list(opts.extra), run_dir, made)
+    if code == 0 and launched_rank() == 0 and not result.is_file():
+        return _failed(f"fine-tuning finished without writing {result}")
+    return code
 
 
 def parser() -> argparse.ArgumentParser:
@@ -204,8 +209,9 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Sequence[str]) -> int:
-    argv = list(argv)
+@reports_user_errors
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     split = argv.index("--") if "--" in argv else len(argv)
     opts = parser().parse_args(argv[:split])
     opts.extra = argv[split + 1 :]
@@ -213,6 +219,6 @@ def main(argv: Sequence[str]) -> int:
         print(" ".join(ROWS_BY_NAME))
         return 0
     if opts.row not in ROWS_BY_NAME:
-        raise SystemExit(f"tvssl ablation: unknown row {opts.row!r}; rows: {' '.join(ROWS_BY_NAME)}")
+        raise UserError(f"unknown row {opts.row!r}; rows: {' '.join(ROWS_BY_NAME)}")
     step = pretrain if opts.step == "pretrain" else finetune
     return step(ROWS_BY_NAME[opts.row], opts)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
@@ -19,6 +18,7 @@ import yaml
 
 from tvssl import throughput
 from tvssl.commands.arguments import positive, seconds
+from tvssl.errors import UserError, config_checks, reports_user_errors
 
 BENCH_TITLE = {"minutes": 10.0, "width": 1280, "height": 720, "fps": 24, "gop_seconds": 10.0}
 
@@ -108,21 +108,15 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-class _Refused(Exception):
-    """The command cannot run as asked; the message says what to change."""
-
-
+@reports_user_errors
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args, extra = parser.parse_known_args(argv)
     if extra and args.verb != "loader":
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     _one_thread()
-    try:
+    with config_checks():
         return _decode(args) if args.verb == "decode" else _loader(args, extra)
-    except (_Refused, ValueError, FileNotFoundError) as exc:
-        print(f"tvssl bench {args.verb}: error: {exc}", file=sys.stderr)
-        return 2
 
 
 def _one_thread() -> None:
@@ -149,7 +143,7 @@ def make_title(folder: Path, minutes: float = BENCH_TITLE["minutes"]) -> Path:
     video = folder / "movie_000.mp4"
     if not video.is_file():
         if folder.exists() and any(p for p in folder.iterdir() if p.name != "manifest.csv"):
-            raise _Refused(f"{folder} holds other files; pass an empty or new folder to --make-title")
+            raise UserError(f"{folder} holds other files; pass an empty or new folder to --make-title")
         print(
             f"writing the benchmark title into {folder} (about a minute per 10 minutes of 720p)", flush=True
         )
@@ -163,7 +157,7 @@ def make_title(folder: Path, minutes: float = BENCH_TITLE["minutes"]) -> Path:
             fps=BENCH_TITLE["fps"],
             gop_seconds=BENCH_TITLE["gop_seconds"],
         )
-    build_index(folder, manifest, kind="movie", workers=1, progress=False)
+    build_index(folder, manifest, kind="movie", workers=1, progress=False, print_summary=False)
     return manifest
 
 
@@ -176,7 +170,7 @@ def _decode(args: argparse.Namespace) -> int:
         print(f"benchmark title ready: {made}")
         manifest = manifest or made
     if manifest is None:
-        raise _Refused("pass --manifest M (from tvssl index) or --make-title DIR")
+        raise UserError("pass --manifest M (from tvssl index) or --make-title DIR")
     spec = ClipSpec(
         slot_seconds=args.slot_seconds,
         num_frames=args.num_frames,
@@ -240,17 +234,17 @@ def _overrides(sets: Sequence[str], extra: Sequence[str]) -> list[tuple[str, Any
     for item in sets:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise _Refused(f"--set expects KEY=VALUE (e.g. data.init_args.batch_size=16), got {item!r}")
+            raise UserError(f"--set expects KEY=VALUE (e.g. data.init_args.batch_size=16), got {item!r}")
         pairs.append((key, _yaml_value(value)))
     i = 0
     while i < len(extra):
         arg = extra[i]
         if not arg.startswith("--data."):
-            raise _Refused(f"unknown option {arg!r}; overrides are --data.KEY VALUE or --set KEY=VALUE")
+            raise UserError(f"unknown option {arg!r}; overrides are --data.KEY VALUE or --set KEY=VALUE")
         key, sep, value = arg[2:].partition("=")
         if not sep:
             if i + 1 >= len(extra):
-                raise _Refused(f"{arg} needs a value")
+                raise UserError(f"{arg} needs a value")
             value, i = extra[i + 1], i + 1
         pairs.append((key, _yaml_value(value)))
         i += 1
@@ -261,7 +255,7 @@ def _loader(args: argparse.Namespace, extra: Sequence[str]) -> int:
     from tvssl.configs import resolved_settings
 
     if any(n < 0 for n in args.workers):
-        raise _Refused(f"--workers must be >= 0, got {args.workers}")
+        raise UserError(f"--workers must be >= 0, got {args.workers}")
     settings = resolved_settings(args.config)
     for key, value in _overrides(args.set, extra):
         throughput.set_path(settings, key, value)

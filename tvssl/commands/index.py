@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 from fractions import Fraction
 
-from data_modules.index import CorpusError, ManifestError, build_index, summarize
+from data_modules.index import build_index, describe_index
 from tvssl.commands.arguments import positive, seconds
+from tvssl.errors import config_checks, reports_user_errors
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -45,13 +45,22 @@ def _parser() -> argparse.ArgumentParser:
         metavar="S",
         help="exclude titles shorter than this (default: one slot)",
     )
+    parser.add_argument(
+        "--verify",
+        type=positive,
+        default=0,
+        metavar="N",
+        help="also decode N random slots of every usable title, as training reads them (the same slots on "
+        "every run), and exclude titles whose clips do not decode (default: headers only)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
 
+@reports_user_errors
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    try:
+    with config_checks():
         records = build_index(
             args.root,
             args.out,
@@ -60,13 +69,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             slot_seconds=args.slot_seconds,
             min_seconds=args.min_seconds,
             progress=not args.no_progress,
+            verify=args.verify,
+            print_summary=False,
         )
-    except (CorpusError, ManifestError) as exc:
-        print(f"tvssl index: error: {exc}", file=sys.stderr)
-        return 2
-    print(
-        f"wrote {args.out}: probed {records.probed:,} file(s), reused {records.reused:,} unchanged row(s), "
-        f"dropped {records.removed:,} row(s) of removed files"
-    )
-    print(summarize(records))
+    print(describe_index(args.out, records))
     return 0

@@ -15,9 +15,10 @@ from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
 
-from data_modules.index import CorpusError, ManifestError, summarize
+from data_modules.index import summarize
 from data_modules.prepare import FAILED, PrepareSettings, TitleOutcome, prepare_corpus, summarize_outcomes
 from tvssl.commands.arguments import positive, seconds
+from tvssl.errors import UserError, config_checks, reports_user_errors
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -27,7 +28,12 @@ def _parser() -> argparse.ArgumentParser:
         "every slot boundary, AAC audio, title time kept. Resumable; writes DST/manifest.csv.",
     )
     parser.add_argument("manifest", type=Path, metavar="SRC_MANIFEST", help="manifest of the source corpus")
-    parser.add_argument("dst", type=Path, metavar="DST", help="folder of the prepared copy (created)")
+    parser.add_argument(
+        "dst",
+        type=Path,
+        metavar="DST",
+        help="folder of the prepared copy (created; must be new, empty or made by tvssl prepare)",
+    )
     parser.add_argument(
         "--src-root",
         type=Path,
@@ -71,9 +77,10 @@ def _line(outcome: TitleOutcome) -> str:
     return f"{outcome.status:<9} {outcome.path}{took}{detail}"
 
 
+@reports_user_errors
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    try:
+    with config_checks():
         settings = PrepareSettings(
             short_side=args.short_side,
             keyframe_every=args.keyframe_every,
@@ -82,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             audio_rate=args.audio_rate,
         )
         if not args.manifest.is_file():
-            raise ValueError(f"source manifest {args.manifest} does not exist; make it with `tvssl index`")
+            raise UserError(f"source manifest {args.manifest} does not exist; make it with `tvssl index`")
         started = time.perf_counter()
         result = prepare_corpus(
             args.manifest,
@@ -93,9 +100,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             kind=args.kind,
             on_outcome=lambda o: print(_line(o), flush=True),
         )
-    except (ValueError, ManifestError, CorpusError) as exc:
-        print(f"tvssl prepare: error: {exc}", file=sys.stderr)
-        return 2
     print(
         f"tvssl prepare: {summarize_outcomes(result.outcomes)} in {time.perf_counter() - started:.1f} s; "
         f"wrote {result.manifest}"

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from tvssl.errors import UserError, config_checks, reports_user_errors
 from tvssl.report import write_report
 
 
@@ -18,11 +19,6 @@ def _smoothing(text: str) -> float:
     if not 0.0 <= value < 1.0:
         raise argparse.ArgumentTypeError(f"must be in [0, 1) (0 = no smoothing), got {value}")
     return value
-
-
-def _fail(message: str) -> int:
-    print(f"tvssl report: error: {message}", file=sys.stderr)
-    return 2
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,14 +48,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@reports_user_errors
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.results.is_dir():
-        return _fail(f"RESULTS {args.results} is not a directory: pass the results folder of the sweep")
+        raise UserError(f"RESULTS {args.results} is not a directory: pass the results folder of the sweep")
     if args.out.exists() and not args.out.is_dir():
-        return _fail(f"--out {args.out} exists and is not a directory: choose a folder for the report")
-    report = write_report(args.results, args.out, smooth=args.smooth)
+        raise UserError(f"--out {args.out} exists and is not a directory: choose a folder for the report")
+    with config_checks():
+        report = write_report(args.results, args.out, smooth=args.smooth)
     for warning in report.warnings:
         print(f"tvssl report: warning: {warning}", file=sys.stderr)
     print(report.markdown)

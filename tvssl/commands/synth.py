@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from data_modules import synthetic
+from tvssl.errors import UserError, reports_user_errors
 
 MARKER = ".tvssl-synth.json"
 KINDS = ("movie", "tv", "ucf101", "hmdb51", "esc50", "downstream")
@@ -52,14 +53,10 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-class _Refused(Exception):
-    """The command will not run as asked; the message says why and what to do."""
-
-
 def _prepare_out(out: Path, force: bool) -> list[str]:
     """Check the folder may be written; return the files a previous synth run listed there."""
     if out.exists() and not out.is_dir():
-        raise _Refused(f"{out} exists and is not a folder; pass a folder path")
+        raise UserError(f"{out} exists and is not a folder; pass a folder path")
     marker = out / MARKER
     if marker.is_file():
         try:
@@ -67,7 +64,7 @@ def _prepare_out(out: Path, force: bool) -> list[str]:
         except (json.JSONDecodeError, AttributeError):
             return []
     if out.is_dir() and any(out.iterdir()) and not force:
-        raise _Refused(
+        raise UserError(
             f"{out} is not empty and was not made by tvssl synth (no {MARKER}); "
             "choose a new or empty folder, or pass --force to write into it (files with the same names "
             "are overwritten, nothing else is touched)"
@@ -89,19 +86,15 @@ def _remove_stale(out: Path, stale: Sequence[str]) -> None:
             folder = folder.parent
 
 
+@reports_user_errors
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    try:
-        return _run(args)
-    except _Refused as exc:
-        print(f"tvssl synth: {exc}", file=sys.stderr)
-        return 2
+    return _run(_parser().parse_args(argv))
 
 
 def _run(args: argparse.Namespace) -> int:
     out: Path = args.out
     if args.workers < 1:
-        raise _Refused(f"--workers must be >= 1, got {args.workers}")
+        raise UserError(f"--workers must be >= 1, got {args.workers}")
     titles = args.kind in ("movie", "tv")
     args.width = args.width or 160
     args.height = args.height or (96 if titles else 120)
@@ -151,7 +144,7 @@ def _run(args: argparse.Namespace) -> int:
             (out / MARKER).unlink(missing_ok=True)
             if created and not any(out.iterdir()):
                 out.rmdir()
-        raise _Refused(str(exc)) from exc
+        raise UserError(str(exc)) from exc
 
     if kind in ("ucf101", "hmdb51", "esc50"):
         paths += synthetic.split_files(kind, out, args.classes)
