@@ -4,8 +4,10 @@ Decoding is the bottleneck of long-form training, so one call reads every window
 container open, walks the windows in time order, keeps going forward instead of seeking when the next window is
 close, and lets the decoder drop non-reference frames that no target needs. Frames are chosen by presentation
 time (the frame on screen at each target time), never by index, so frame rate, VFR and container do not matter.
-All times are exact ``Fraction`` seconds; title time 0 is where ``media.title_span`` (or, for one modality,
-``media.stream_span``) puts it, the same origin the index uses.
+Packets the decoder rejects before the wanted frames (MPEG-PS/TS/VOB after a seek) are skipped and counted;
+only a wanted frame that cannot be decoded fails the window. Audio lives in ``data_modules.audio_reading``.
+All times are exact ``Fraction`` seconds; title time 0 is where ``media.read_title_span`` (or, for one
+modality, ``media.stream_span``) puts it, the same origin the index uses.
 """
 
 from __future__ import annotations
@@ -21,22 +23,29 @@ from fractions import Fraction
 import av
 import numpy as np
 
-from data_modules.media import stream_span, title_span
+from data_modules.audio_reading import (
+    AUDIO_PAD_SECONDS,
+    AUDIO_PREROLL_SECONDS,
+    AudioDecoder,
+)
+from data_modules.media import declared_span, read_title_span, stream_span
+
+__all__ = [
+    "AUDIO_PAD_SECONDS",
+    "AUDIO_PREROLL_SECONDS",
+    "ClipDecodeError",
+    "ClipSpec",
+    "Clips",
+    "DecodeStats",
+    "read_clips",
+    "read_windows",
+]
 
 FORWARD_SECONDS = Fraction(5)
 """Keep decoding forward (no seek) when the next window starts at most this long after the previous one ends."""
 
 LOOKAHEAD_SECONDS = Fraction(1, 2)
 """Demux this far beyond a frame before deciding whether it is needed: longer than any B-frame reordering."""
-
-AUDIO_PREROLL_SECONDS = Fraction(1, 5)
-"""Audio decoders need a few packets after a seek before their output is right (AAC overlap, Opus pre-roll)."""
-
-AUDIO_PAD_SECONDS = Fraction(1, 100)
-"""At most this much missing audio in a window (stream end, rounded timestamps) is filled with zeros."""
-
-AUDIO_JITTER_SECONDS = Fraction(3, 1000)
-"""Audio frame timestamps may be rounded (1 ms in Matroska); larger jumps are real gaps and re-anchor."""
 
 
 def _exact(value: Fraction | int | float | str, name: str) -> Fraction:
@@ -126,6 +135,8 @@ class DecodeStats:
     frames_decoded: int = 0
     frames_returned: int = 0
     audio_frames_decoded: int = 0
+    packets_skipped: int = 0
+    """Video and audio packets the decoder rejected and that no returned frame or sample needed."""
 
 
 @dataclass
@@ -217,7 +228,7 @@ class _Reader:
         vstream = self._stream("video") if self.want_video else None
         astream = self._stream("audio") if self.want_audio else None
         if vstream is not None and astream is not None:
-            origin, duration = title_span(c)
+            origin, duration = read_title_span(c)
         else:
             start, end = stream_span(vstream if vstream is not None else astream, c)
             origin, duration = start, end - start
@@ -239,7 +250,7 @@ class _Reader:
             height, width = vreader.size
             video_out = np.empty((n, spec.num_frames, height, width, 3), dtype=np.uint8)
         if astream is not None:
-            areader = _AudioDecoder(self, astream, origin)
+            areader = AudioDecoder(self, astream, origin, declared_span(astream, c)[0])
             audio_out = np.zeros((n, spec.audio_samples), dtype=np.float32)
         for run in self._runs():
             self.current = self.windows[run[0]]
@@ -374,8 +385,9 @@ class _VideoRun:
                     packet = self.pending.popleft()
                     if packet.pts is not None:
                         self._demux_until(packet.pts + self.dec.lookahead)
-                    self._set_skip(not self._needed(packet.pts))
-                    frames = self.cc.decode(packet)
+                    needed = self._needed(packet.pts)
+                    self._set_skip(not needed)
+                    frames = self._decode_packet(packet, needed)
                     self.fed = True
                     self.stats.video_packets += 1
                 elif not self.eof:
@@ -390,6 +402,19 @@ class _VideoRun:
                     return
                 for frame in frames:
                     self._take(frame)
+
+    def _decode_packet(self, packet: av.Packet, needed: bool) -> list[av.VideoFrame]:
+        """Decode one packet; one the decoder rejects is skipped (pre-roll after a seek) unless a target needs it."""
+        try:
+            return self.cc.decode(packet)
+        except av.error.InvalidDataError:
+            if needed:
+                at = "" if packet.pts is None else f" at {float(self.dec.ticks_to_title(packet.pts)):.3f} s"
+                raise self.dec.reader.fail(
+                    self.window_time(), f"the video frame{at} cannot be decoded (damaged data)"
+                ) from None
+            self.stats.packets_skipped += 1
+            return []
 
     def _seek(self, th: int) -> None:
         """Seek to the keyframe at or before ``th``; demuxers that land on a later keyframe are walked back."""
@@ -506,166 +531,3 @@ class _VideoRun:
                     self.window_time(), f"{where}, before the frame wanted at {wanted:.3f} s"
                 )
             self._assign(self.cand)
-
-
-class _AudioDecoder:
-    """Audio of one stream for a run of windows: decoded, resampled to mono, placed by timestamp."""
-
-    def __init__(self, reader: _Reader, stream: av.audio.stream.AudioStream, origin: Fraction) -> None:
-        self.reader = reader
-        self.stream = stream
-        self.cc = stream.codec_context
-        self.tb = Fraction(stream.time_base)
-        self.origin = origin
-        self.rate = reader.spec.sample_rate
-        self.samples = reader.spec.audio_samples
-
-    def read_run(self, run: list[int], out: np.ndarray) -> None:
-        windows = self.reader.windows
-        starts = [(self.origin + windows[w], w) for w in run]
-        first = min(s for s, _ in starts)
-        last_end = max(s for s, _ in starts) + self.reader.spec.slot_seconds
-        placer = _AudioPlacer(self, starts, out, last_end)
-        done = False
-        for packet in self._packets_from(first):
-            for frame in self.cc.decode(packet if packet.size else None):
-                self.reader.stats.audio_frames_decoded += 1
-                done = placer.feed(frame)
-                if done:
-                    break
-            if done:
-                break
-        if not done:
-            placer.close()
-        self._check(placer, ended=not done)
-
-    def _packets_from(self, time: Fraction) -> Iterator[av.Packet]:
-        """Packets from a pre-roll before ``time``; a demuxer that lands after ``time`` is asked again, further back."""
-        container = self.reader.container
-        start = self.stream.start_time
-        ts = math.floor((time - AUDIO_PREROLL_SECONDS) / self.tb)
-        back = max(1, math.ceil(1 / self.tb))
-        while True:
-            container.seek(ts, stream=self.stream, backward=True)
-            self.reader.stats.seeks += 1
-            self.cc.flush_buffers()
-            packets = container.demux(self.stream)
-            head = next(packets, None)
-            if head is None:
-                return
-            if head.pts is None or head.pts * self.tb <= time or start is None or ts <= start:
-                yield head
-                yield from packets
-                return
-            ts -= back
-            back *= 2
-
-    def _check(self, placer: _AudioPlacer, ended: bool) -> None:
-        """Missing audio is an error, except a few ms of rounding, and one frame's worth where the stream ended.
-
-        Matroska stores no per-stream durations, so a title's end can lie up to one audio frame past the last
-        decoded sample; the last slot of such a title gets that much silence instead of failing.
-        """
-        allowed = int(AUDIO_PAD_SECONDS * self.rate)
-        at_end = allowed + (math.ceil(placer.longest_frame * self.rate) if ended else 0)
-        for start, w in placer.starts:
-            filled = placer.filled[w]
-            covered = np.flatnonzero(filled)
-            tail = self.samples - (int(covered[-1]) + 1) if covered.size else self.samples
-            inner = self.samples - covered.size - tail
-            if inner > allowed or tail > at_end:
-                got = (
-                    f"audio only for [{covered[0] / self.rate:.3f}, {(covered[-1] + 1) / self.rate:.3f}) s of the window"
-                    if covered.size
-                    else "no audio in the window"
-                )
-                missing = (self.samples - covered.size) / self.rate * 1000
-                raise self.reader.fail(
-                    start - self.origin,
-                    f"{got} ({missing:.0f} ms missing: the audio stream ends early, has a gap, or is corrupt)",
-                )
-
-
-class _AudioPlacer:
-    """Writes resampled audio into the windows of a run by timestamp.
-
-    Contiguous frames share one resampler (a segment) and are placed by counting samples from the segment's
-    first timestamp, so rounded container timestamps never accumulate; a timestamp jump or a format change
-    closes the segment and anchors a new one. Integer arithmetic in stream ticks keeps the per-frame work cheap.
-    """
-
-    def __init__(
-        self, dec: _AudioDecoder, starts: list[tuple[Fraction, int]], out: np.ndarray, last_end: Fraction
-    ) -> None:
-        self.dec = dec
-        self.starts = starts
-        self.out = out
-        self.last_end = last_end
-        self.filled = {w: np.zeros(dec.samples, dtype=bool) for _, w in starts}
-        self.num, self.den = dec.tb.numerator, dec.tb.denominator
-        self.resampler: av.AudioResampler | None = None
-        self.key: tuple = ()
-        self.pts0 = 0
-        self.in_rate = 1
-        self.in_count = 0
-        self.out_count = 0
-        self.need_out = 0
-        self.jitter = 0
-        self.offsets: list[tuple[int, int]] = []
-        self.longest_frame = Fraction(0)
-
-    def feed(self, frame: av.AudioFrame) -> bool:
-        """Place one decoded frame; True once every window of the run is covered."""
-        pts = frame.pts
-        key = (frame.sample_rate, frame.layout.name, frame.format.name)
-        if self.resampler is not None and (
-            key != self.key
-            or (
-                pts is not None
-                and abs((pts - self.pts0) * self.num * self.in_rate - self.in_count * self.den) > self.jitter
-            )
-        ):
-            self.close()
-        if self.resampler is None:
-            if pts is None:
-                raise self.dec.reader.fail(
-                    self.dec.reader.current, "decoded audio frames carry no timestamps"
-                )
-            self._open(pts, frame.sample_rate, key)
-        self.in_count += frame.samples
-        if frame.samples > self.longest_frame * frame.sample_rate:
-            self.longest_frame = Fraction(frame.samples, frame.sample_rate)
-        for chunk in self.resampler.resample(frame):
-            self._place(chunk)
-        return self.out_count >= self.need_out
-
-    def close(self) -> None:
-        """Drain the resampler's delay line into place: the segment ends here."""
-        if self.resampler is not None:
-            for chunk in self.resampler.resample(None):
-                self._place(chunk)
-            self.resampler = None
-
-    def _open(self, pts: int, in_rate: int, key: tuple) -> None:
-        rate = self.dec.rate
-        t0 = pts * self.dec.tb
-        self.pts0, self.in_rate, self.key = pts, in_rate, key
-        self.in_count = self.out_count = 0
-        self.jitter = math.floor(AUDIO_JITTER_SECONDS * self.den * in_rate)
-        self.need_out = math.ceil((self.last_end - t0) * rate)
-        self.offsets = [(round((t0 - start) * rate), w) for start, w in self.starts]
-        self.resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
-
-    def _place(self, chunk: av.AudioFrame) -> None:
-        samples = chunk.to_ndarray().reshape(-1)
-        k0 = self.out_count
-        self.out_count += samples.size
-        size = self.dec.samples
-        for base, w in self.offsets:
-            lo = base + k0
-            hi = lo + samples.size
-            if hi <= 0 or lo >= size:
-                continue
-            a, b = max(lo, 0), min(hi, size)
-            self.out[w, a:b] = samples[a - lo : b - lo]
-            self.filled[w][a:b] = True

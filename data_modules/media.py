@@ -1,18 +1,43 @@
 """What one media file holds: its streams, where its title time starts and how long it lasts.
 
-The index and the decoder must agree on what "second t of a title" means, so both get it from here:
-title time 0 is the later of the first video and first audio timestamps, and the duration is the span
-in which both streams have content. Times are exact ``Fraction`` seconds.
+The index and the decoder must agree on what "second t of a title" means, so both get it from here: title time
+0 is where both streams have started and the duration runs to where the first of them ends. Headers are not
+trusted for either: Ogg Vorbis declares the start of a first packet that decodes to nothing, MP4 declares a
+late AAC stream from its encoder priming on, Matroska stores no stream durations, MPEG program streams
+estimate theirs, and a file cut short still declares its whole length. So both ends are read from packets: the
+first ones (a keyframe for video; for audio, what the decoder keeps of the first packets) and the last ones
+(found with one seek near the declared end, or by bisection when the data stops earlier). Times are exact
+``Fraction`` seconds.
 """
 
 from __future__ import annotations
 
+import math
 import os
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
 import av
+
+HEAD_PACKETS = 4096
+"""Packets read from the start to find each stream's first keyframe or samples (captures start mid-GOP)."""
+
+TAIL_SECONDS = Fraction(2)
+"""The last packets are looked for from this long before a declared end; bisection stops this close."""
+
+PRIMING_CODECS = frozenset({"aac", "ac3", "eac3", "mp2", "mp3", "vorbis"})
+"""Audio codecs whose first packet decodes to encoder priming (Vorbis: to nothing): audio starts after it."""
+
+TAIL_CHECK_PACKETS = 4
+"""Last audio packets decoded to make sure they are whole (a cut file's last packet is often partial)."""
+
+SPAN_CACHE_SIZE = 4096
+"""Spans remembered per process, keyed by path, size and mtime: workers read the same titles again."""
+
+_spans: OrderedDict[tuple, tuple[Fraction, Fraction]] = OrderedDict()
 
 
 class MediaError(Exception):
@@ -41,10 +66,10 @@ class MediaInfo:
     channels: int
 
 
-def stream_span(
+def declared_span(
     stream: av.stream.Stream, container: av.container.InputContainer
 ) -> tuple[Fraction, Fraction]:
-    """(start, end) of one stream in seconds, falling back to the container's figures when the stream has none."""
+    """(start, end) of one stream as its headers say, falling back to the container's figures when it has none."""
     tb = stream.time_base
     if stream.start_time is not None and tb is not None:
         start = Fraction(stream.start_time) * tb
@@ -60,16 +85,40 @@ def stream_span(
     return start, start
 
 
+def stream_span(
+    stream: av.stream.Stream, container: av.container.InputContainer
+) -> tuple[Fraction, Fraction]:
+    """(start, end) in seconds of the content of one stream of a freshly opened container.
+
+    Reads packets at both ends, so the container's read position is left anywhere: seek before demuxing.
+    """
+    return _cached(container, ("stream", stream.index), lambda: _measure(container, [stream])[0])
+
+
+def read_title_span(container: av.container.InputContainer) -> tuple[Fraction, Fraction]:
+    """(origin, duration) in seconds of a freshly opened container, read from its own packets.
+
+    For callers that seek before they demux (the decoder, ``probe``): the read position is left anywhere.
+    """
+    video, audio = _title_streams(container)
+    return _cached(container, ("title",), lambda: _overlap(_measure(container, [video, audio])))
+
+
 def title_span(container: av.container.InputContainer) -> tuple[Fraction, Fraction]:
-    """(origin, duration) in seconds: where title time 0 lies in container time, and how long both streams overlap."""
-    if not container.streams.video:
-        raise MediaError(container.name, "no video stream")
-    if not container.streams.audio:
-        raise MediaError(container.name, "no audio stream")
-    v_start, v_end = stream_span(container.streams.video[0], container)
-    a_start, a_end = stream_span(container.streams.audio[0], container)
-    origin = max(v_start, a_start)
-    return origin, max(Fraction(0), min(v_end, a_end) - origin)
+    """(origin, duration) in seconds: where title time 0 lies in container time, and how long both streams
+    overlap.
+
+    The packets are read through a second handle on the same file, so ``container`` stays where it is: callers
+    may demux from the start right after this (seeking back cannot restore every demuxer's first packets).
+    """
+    video, audio = _title_streams(container)
+
+    def measure() -> tuple[Fraction, Fraction]:
+        with av.open(container.name, metadata_errors="ignore") as other:
+            pair = [other.streams[video.index], other.streams[audio.index]]
+            return _overlap(_measure(other, pair))
+
+    return _cached(container, ("title",), measure)
 
 
 def open_media(path: str | os.PathLike) -> av.container.InputContainer:
@@ -90,10 +139,10 @@ def open_media(path: str | os.PathLike) -> av.container.InputContainer:
 
 
 def probe(path: str | os.PathLike) -> MediaInfo:
-    """Read the headers of ``path``; raise ``MediaError`` with a specific reason when it cannot be a title."""
+    """Read the headers and end packets of ``path``; ``MediaError`` with a specific reason if it is no title."""
     container = open_media(path)
     with container:
-        origin, duration = title_span(container)
+        origin, duration = read_title_span(container)
         video = container.streams.video[0]
         audio = container.streams.audio[0]
         rate = video.average_rate or video.guessed_rate or video.base_rate
@@ -109,3 +158,164 @@ def probe(path: str | os.PathLike) -> MediaInfo:
             sample_rate=audio.codec_context.sample_rate,
             channels=audio.codec_context.channels,
         )
+
+
+def _title_streams(container: av.container.InputContainer) -> tuple[av.stream.Stream, av.stream.Stream]:
+    if not container.streams.video:
+        raise MediaError(container.name, "no video stream")
+    if not container.streams.audio:
+        raise MediaError(container.name, "no audio stream")
+    return container.streams.video[0], container.streams.audio[0]
+
+
+def _overlap(spans: list[tuple[Fraction, Fraction]]) -> tuple[Fraction, Fraction]:
+    origin = max(start for start, _ in spans)
+    return origin, max(Fraction(0), min(end for _, end in spans) - origin)
+
+
+def _cached(
+    container: av.container.InputContainer, key: tuple, compute: Callable[[], tuple[Fraction, Fraction]]
+) -> tuple[Fraction, Fraction]:
+    """``compute()``, remembered while the file keeps its size and modification time."""
+    try:
+        st = os.stat(container.name)
+    except (OSError, TypeError, ValueError):
+        return compute()
+    full = (os.path.abspath(container.name), st.st_size, st.st_mtime_ns, *key)
+    if full in _spans:
+        _spans.move_to_end(full)
+        return _spans[full]
+    value = compute()
+    _spans[full] = value
+    if len(_spans) > SPAN_CACHE_SIZE:
+        _spans.popitem(last=False)
+    return value
+
+
+def _measure(
+    container: av.container.InputContainer, streams: list[av.stream.Stream]
+) -> list[tuple[Fraction, Fraction]]:
+    """(start, end) of each stream: first packets from where the container stands, then the last ones."""
+    declared = [declared_span(s, container) for s in streams]
+    starts = _first_times(container, streams)
+    spans = []
+    for stream, (d_start, d_end), first in zip(streams, declared, starts):
+        start = d_start if first is None else max(d_start, first)
+        end = _last_time(container, stream, start, d_end)
+        spans.append((start, d_end if end is None else end))
+    return spans
+
+
+def _first_times(
+    container: av.container.InputContainer, streams: list[av.stream.Stream]
+) -> list[Fraction | None]:
+    """Where each stream's decodable content begins, from the first packets (None: not found in the head).
+
+    Video: the first keyframe (nothing before it decodes). Audio: the first packet; for codecs that prime, the
+    second. (The headers' start still counts as a floor: it includes the samples a demuxer tells the decoder
+    to drop, such as Opus pre-skip in Matroska.)
+    """
+    found: dict[int, Fraction] = {}
+    audio_first: dict[int, Fraction] = {}
+    wanted = {s.index: s for s in streams}
+    try:
+        for count, packet in enumerate(container.demux(*streams)):
+            if count >= HEAD_PACKETS or len(found) == len(wanted):
+                break
+            stream = wanted.get(packet.stream.index)
+            if stream is None or packet.pts is None or stream.index in found or not packet.size:
+                continue
+            t = packet.pts * Fraction(stream.time_base)
+            if stream.type == "video":
+                if packet.is_keyframe:
+                    found[stream.index] = t
+            elif stream.index in audio_first:
+                found[stream.index] = max(audio_first[stream.index], t)
+            else:
+                audio_first[stream.index] = t
+                if stream.codec_context.name not in PRIMING_CODECS:
+                    found[stream.index] = t
+    except (av.error.FFmpegError, OSError):
+        pass  # a damaged head: whatever was found stands, the rest comes from the headers
+    return [found.get(s.index, audio_first.get(s.index)) for s in streams]
+
+
+def _last_time(
+    container: av.container.InputContainer, stream: av.stream.Stream, start: Fraction, declared_end: Fraction
+) -> Fraction | None:
+    """Where the stream's last whole packet ends; when the data stops before the declared end, bisect for it."""
+    target = max(start, declared_end - TAIL_SECONDS)
+    ticks, last = _tail(container, stream, target)
+    if ticks is None:
+        lo, hi = start, target
+        while hi - lo > TAIL_SECONDS:
+            mid = (lo + hi) / 2
+            if _reaches(container, stream, mid):
+                lo = mid
+            else:
+                hi = mid
+        ticks, last = _tail(container, stream, lo)
+    if ticks is None:
+        return None
+    tb = Fraction(stream.time_base)
+    end = ticks * tb
+    if stream.type == "audio":
+        whole = _last_whole(stream, last)
+        if whole is not None:
+            end = min(end, (whole.pts + (whole.duration or 0)) * tb)
+    return end
+
+
+def _packets(
+    container: av.container.InputContainer, stream: av.stream.Stream, time: Fraction
+) -> Iterator[av.Packet]:
+    """The stream's intact packets from a seek to ``time`` on, until the data ends or stops being readable."""
+    try:
+        container.seek(
+            math.floor(time / Fraction(stream.time_base)), stream=stream, backward=True, any_frame=True
+        )
+        for packet in container.demux(stream):
+            if packet.pts is not None and packet.size and not packet.is_corrupt:
+                yield packet
+    except (av.error.FFmpegError, OSError):
+        return  # cut short or damaged here: what was read before stands
+
+
+def _tail(
+    container: av.container.InputContainer, stream: av.stream.Stream, time: Fraction
+) -> tuple[int | None, list[av.Packet]]:
+    """Latest packet end (pts + duration, ticks) from ``time`` to the end of the data, and the last packets."""
+    end: int | None = None
+    last: deque[av.Packet] = deque(maxlen=TAIL_CHECK_PACKETS)
+    for packet in _packets(container, stream, time):
+        packet_end = packet.pts + (packet.duration or 0)
+        end = packet_end if end is None else max(end, packet_end)
+        last.append(packet)
+    return end, list(last)
+
+
+def _reaches(container: av.container.InputContainer, stream: av.stream.Stream, time: Fraction) -> bool:
+    """Whether the stream's data goes on to ``time``: a packet at or after it is read after a seek there."""
+    tb = Fraction(stream.time_base)
+    return any(packet.pts * tb >= time for packet in _packets(container, stream, time))
+
+
+def _last_whole(stream: av.stream.Stream, last: list[av.Packet]) -> av.Packet | None:
+    """The last of ``last`` that the decoder accepts (None: none checked); a cut file's final one may be partial.
+
+    Uses the stream's own decoder, flushed before and after: only the owner of a freshly opened container gets
+    here (through ``read_title_span`` or ``stream_span``), after setting the decoder's options.
+    """
+    cc = stream.codec_context
+    if cc is None or not last:
+        return None
+    whole = None
+    cc.flush_buffers()
+    for packet in last:
+        try:
+            cc.decode(packet)
+            whole = packet
+        except av.error.FFmpegError:
+            continue
+    cc.flush_buffers()
+    return whole

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
 
@@ -34,9 +35,19 @@ _DEFAULT_CODECS = {
     ".webm": ("libvpx-vp9", "libopus"),
     ".avi": ("mpeg4", "pcm_s16le"),
     ".wav": (None, "pcm_s16le"),
+    ".mpg": ("mpeg1video", "mp2"),
+    ".vob": ("mpeg2video", "ac3"),
+    ".ts": ("mpeg2video", "mp2"),
+    # This PyAV build has no Theora encoder; VP8 is the other video codec FFmpeg's Ogg muxer carries.
+    ".ogv": ("libvpx", "vorbis"),
 }
 _LAYOUT_CHANNELS = {"mono": 1, "stereo": 2, "5.1": 6}
 _OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
+_CODEC_RATES = {
+    "mp2": (16000, 22050, 24000, 32000, 44100, 48000),
+    "ac3": (32000, 44100, 48000),
+    "libopus": _OPUS_RATES,
+}
 
 
 def draw_time(milliseconds: int, width: int, height: int) -> np.ndarray:
@@ -129,6 +140,11 @@ def write_media(
     audio: bool = True,
     video_start: float = 0.0,
     audio_start: float = 0.0,
+    audio_gaps: Sequence[tuple[float, float]] = (),
+    audio_jitter: Sequence[tuple[float, float, float]] = (),
+    faststart: bool = False,
+    grain: int = 0,
+    video_bit_rate: int | None = None,
 ) -> Path:
     """Encode a test file; the container comes from the suffix, codecs default to that container's usual pair.
 
@@ -136,8 +152,23 @@ def write_media(
     container time, the same signal in every channel. ``gop`` fixes the keyframe interval in frames.
     ``fps`` 23.976 and 29.97 mean the NTSC rates 24000/1001 and 30000/1001; ``vfr`` cycles frame durations of
     1/2, 1 and 3/2 nominal frames. ``video_start`` / ``audio_start`` delay a stream's first timestamp (seconds),
-    so a reader that gets the title origin wrong is caught. (MP4 declares a delayed AAC stream as starting 1024
-    priming samples early, so delay video rather than audio there.)
+    so a reader that gets the title origin wrong is caught (MP4 then declares the AAC stream as starting at 0,
+    with the encoder's priming output before the real start).
+
+    ``audio_gaps`` are ``(start, stop)`` spans (seconds) with no audio at all: the timestamps jump over them, a
+    true discontinuity. ``audio_jitter`` entries ``(start, stop, offset)`` shift the timestamps of the audio
+    packets that start in ``[start, stop)`` by ``offset`` seconds while their samples stay where they were: what
+    PyAV reports for Ogg Vorbis around block-size switches (FFmpeg's Vorbis encoder only writes long blocks, so
+    the switch itself cannot be encoded here). ``faststart`` puts the MP4 index first, so that a file cut short
+    still opens, as a partly downloaded or copied file does.
+
+    ``grain`` adds film-grain noise of that amplitude (grey levels, fixed per drawn time) so frames are as big as
+    real footage's; with a DVD-like ``video_bit_rate`` an MPEG program stream then starts each frame in a pack of
+    its own, with its own timestamp, as on real discs (tiny frames share packs, and FFmpeg interpolates the
+    timestamps of all but the first, wrongly after a seek).
+
+    MPEG-PS and MPEG-TS muxers shift every stream by the same mux delay, so drawn times and the chirp are the
+    writer's times: container time minus (first video timestamp - ``video_start``).
     """
     out = Path(path)
     suffix = out.suffix.lower()
@@ -152,8 +183,8 @@ def write_media(
         raise ValueError(f"layout must be one of {sorted(_LAYOUT_CHANNELS)}, got {layout!r}")
     vcodec = vcodec or default_v
     acodec = acodec or default_a
-    if audio and acodec == "libopus" and sample_rate not in _OPUS_RATES:
-        raise ValueError(f"libopus cannot encode {sample_rate} Hz; use one of {_OPUS_RATES}")
+    if audio and sample_rate not in _CODEC_RATES.get(acodec, (sample_rate,)):
+        raise ValueError(f"{acodec} cannot encode {sample_rate} Hz; use one of {_CODEC_RATES[acodec]}")
     if audio and acodec == "vorbis" and layout != "stereo":
         raise ValueError("FFmpeg's Vorbis encoder only writes stereo; use layout='stereo' or another acodec")
     if suffix == ".avi" and (vfr or video_start or audio_start):
@@ -162,29 +193,37 @@ def write_media(
     total = Fraction(str(seconds))
     out.parent.mkdir(parents=True, exist_ok=True)
 
-    with av.open(str(out), mode="w") as container:
+    options = {"movflags": "+faststart"} if faststart else {}
+    with av.open(str(out), mode="w", options=options) as container:
         v0 = Fraction(str(video_start))
         fine_clock = vfr or (v0 * rate).denominator != 1
         vstream = (
             _add_video(container, vcodec, rate, width, height, gop, fine_clock, suffix) if video else None
         )
+        if vstream is not None and video_bit_rate is not None:
+            vstream.codec_context.bit_rate = video_bit_rate
         astream = _add_audio(container, acodec, sample_rate, layout) if audio else None
         frame_times = [v0 + t for t in _frame_times(total, rate, vfr)] if vstream is not None else []
         a_first = round(Fraction(str(audio_start)) * sample_rate)
         audio_total = a_first + int(total * sample_rate) if astream is not None else 0
+        spans = _sample_spans(a_first, audio_total, audio_gaps, sample_rate)
+        jitter = [tuple(Fraction(str(x)) for x in entry) for entry in audio_jitter]
         chunk = 1024
-        a_next = a_first
         for t in [*frame_times, None]:
             # Interleave: emit audio up to this frame's time before the frame, like a real muxing pipeline.
             limit = audio_total if t is None else min(audio_total, int(t * sample_rate))
-            while astream is not None and a_next < limit:
-                n = min(chunk, audio_total - a_next)
-                _encode_audio(container, astream, a_next, n, sample_rate, layout)
-                a_next += n
+            while astream is not None and spans and spans[0][0] < limit:
+                first, stop = spans[0]
+                n = min(chunk, stop - first)
+                _encode_audio(container, astream, first, n, sample_rate, layout, jitter)
+                spans[0] = (first + n, stop)
+                if first + n >= stop:
+                    spans.pop(0)
             if t is None or vstream is None:
                 continue
+            milliseconds = math.floor(t * 1000 + Fraction(1, 2))
             frame = av.VideoFrame.from_ndarray(
-                draw_time(math.floor(t * 1000 + Fraction(1, 2)), width, height), format="rgb24"
+                _grainy(draw_time(milliseconds, width, height), grain, milliseconds), format="rgb24"
             )
             frame = frame.reformat(format=vstream.codec_context.pix_fmt)
             tb = vstream.codec_context.time_base
@@ -194,8 +233,29 @@ def write_media(
         if vstream is not None:
             container.mux(vstream.encode(None))
         if astream is not None:
-            container.mux(astream.encode(None))
+            _mux_audio(container, astream.encode(None), jitter)
     return out
+
+
+def _grainy(rgb: np.ndarray, grain: int, seed: int) -> np.ndarray:
+    """``rgb`` with uniform noise of +-``grain`` grey levels, the same in all channels (cells stay readable)."""
+    if not grain:
+        return rgb
+    noise = np.random.default_rng(seed).integers(-grain, grain + 1, rgb.shape[:2] + (1,), dtype=np.int16)
+    return np.clip(rgb.astype(np.int16) + noise, 0, 255).astype(np.uint8)
+
+
+def _sample_spans(
+    first: int, total: int, gaps: Sequence[tuple[float, float]], sample_rate: int
+) -> list[tuple[int, int]]:
+    """Sample ranges ``[start, stop)`` that get audio: ``[first, total)`` without the gaps."""
+    spans = [(first, total)] if total > first else []
+    for start, stop in gaps:
+        g0, g1 = round(Fraction(str(start)) * sample_rate), round(Fraction(str(stop)) * sample_rate)
+        if not g0 < g1:
+            raise ValueError(f"audio gap ({start}, {stop}) is empty")
+        spans = [part for a, b in spans for part in ((a, min(b, g0)), (max(a, g1), b)) if part[0] < part[1]]
+    return spans
 
 
 def _exact_fps(fps: float | Fraction) -> Fraction:
@@ -217,6 +277,9 @@ def _add_video(
     suffix: str,
 ) -> av.VideoStream:
     options: dict[str, str] = {}
+    if codec in ("mpeg1video", "mpeg2video"):
+        # Two B-frames between references in open GOPs, as on DVDs and broadcast MPEG-2.
+        options["bf"] = "2"
     if codec == "libx264":
         # A fixed B-frame pattern (3 B-frames, the middle one a reference) like real encodes, so readers that
         # reorder frames or skip non-reference frames are exercised on every file.
@@ -262,6 +325,7 @@ def _encode_audio(
     count: int,
     sample_rate: int,
     layout: str,
+    jitter: Sequence[tuple[Fraction, ...]],
 ) -> None:
     signal = chirp((first + np.arange(count)) / sample_rate)
     planes = np.repeat(signal[None, :], _LAYOUT_CHANNELS[layout], axis=0)
@@ -269,4 +333,19 @@ def _encode_audio(
     frame.sample_rate = sample_rate
     frame.pts = first
     frame.time_base = Fraction(1, sample_rate)
-    container.mux(stream.encode(frame))
+    _mux_audio(container, stream.encode(frame), jitter)
+
+
+def _mux_audio(
+    container: av.container.OutputContainer, packets: list[av.Packet], jitter: Sequence[tuple[Fraction, ...]]
+) -> None:
+    """Mux encoded audio, moving the timestamps (not the samples) of packets inside a jitter span."""
+    for packet in packets:
+        if packet.pts is not None and packet.time_base is not None:
+            at = packet.pts * packet.time_base
+            for start, stop, offset in jitter:
+                if start <= at < stop:
+                    shift = round(offset / packet.time_base)
+                    packet.pts += shift
+                    packet.dts = None if packet.dts is None else packet.dts + shift
+        container.mux(packet)

@@ -237,7 +237,8 @@ def test_truncated_matroska_raises(media_dir: Path) -> None:
     with pytest.raises(ClipDecodeError) as info:
         read_windows(cut, [Fraction(0), Fraction(5, 2)], SPEC)
     assert info.value.path == str(cut) and info.value.time == 2.5
-    with pytest.raises(ClipDecodeError, match="audio") as info:
+    # The audio stream's real end is read from its last packets, so the cut window is refused up front.
+    with pytest.raises(ClipDecodeError, match="beyond the end") as info:
         read_windows(cut, [Fraction(5, 2)], SPEC, video=False)
     assert info.value.time == 2.5
 
