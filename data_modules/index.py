@@ -34,6 +34,7 @@ from data_modules.manifest import (
     NOT_MEDIA,
     OK,
     PROBE_FAILED,
+    PROBE_VERSION,
     TOO_SHORT,
     UNREADABLE,
     VERIFY_FAILED,
@@ -59,6 +60,7 @@ __all__ = [
     "NO_VIDEO",
     "OK",
     "PROBE_FAILED",
+    "PROBE_VERSION",
     "TOO_SHORT",
     "UNREADABLE",
     "VERIFY_FAILED",
@@ -335,7 +337,12 @@ def build_index(
         old = previous.get(f.rel)
         if f.error:
             records[f.rel] = _from_probe(f.rel, f.size, f.mtime, Examined(None, f.error))
-        elif old and (old.size, old.mtime) == (f.size, f.mtime) and old.reason_label not in _TRANSIENT:
+        elif (
+            old
+            and (old.size, old.mtime) == (f.size, f.mtime)
+            and old.probe_version == PROBE_VERSION
+            and old.reason_label not in _TRANSIENT
+        ):
             records[f.rel] = old
             if check is not None and old.reason_label in _VERIFIABLE and old.duration >= need:
                 tasks.append(Task(f.abs, f.rel, old.duration))

@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from data_modules.batching import make_loader
 from data_modules.decoding import ClipSpec
-from data_modules.index import TitleRecord, build_index, read_manifest
+from data_modules.index import PROBE_VERSION, TitleRecord, build_index, read_manifest
 from data_modules.longform_dataset import (
     IndexedClips,
     LongFormClipDataset,
@@ -140,10 +140,25 @@ class LongFormDataModule(pl.LightningDataModule):
         return Path(self.manifest_arg) if self.manifest_arg else self.root / ".tvssl" / "manifest.csv"
 
     def prepare_data(self) -> None:
-        """Index the corpus on first use; an existing manifest is taken as it is."""
+        """Index the corpus on first use; an existing manifest is taken as it is, unless it is the corpus'
+        own (``<root>/.tvssl``) and holds rows of an older probe, which re-indexing refreshes (other rows are
+        reused): older probes trusted headers that overstate cut files' and some containers' durations.
+        """
         if self.manifest_path.exists():
-            return
-        if self.manifest_arg:
+            stale = sum(r.probe_version < PROBE_VERSION for r in read_manifest(self.manifest_path))
+            if not stale:
+                return
+            if self.manifest_arg:
+                log.warning(
+                    "%s: %d row(s) were probed by an older tvssl whose durations can overstate cut files; "
+                    "refresh it with `tvssl index %s --out %s`",
+                    self.manifest_path,
+                    stale,
+                    self.root,
+                    self.manifest_path,
+                )
+                return
+        elif self.manifest_arg:
             raise ValueError(
                 f"manifest {self.manifest_path} does not exist: run `tvssl index {self.root} --out {self.manifest_path}` "
                 "or leave `manifest` unset to index into the corpus folder."

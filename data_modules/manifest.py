@@ -8,14 +8,16 @@ the written duration with ``Fraction`` arithmetic, so a row read back gives the 
 from __future__ import annotations
 
 import csv
+import io
 import math
 import os
-import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import astuple, dataclass
 from fractions import Fraction
 from pathlib import Path
+
+from data_modules.atomic_write import write_atomic
 
 COLUMNS = [
     "path",
@@ -38,7 +40,16 @@ COLUMNS = [
     "show",
     "season",
     "episode",
+    "probe_version",
 ]
+
+PROBE_VERSION = 2
+"""How ``media.probe`` measured a row's start and duration. Bump it whenever that definition changes: re-indexing
+probes rows of older versions again, although their files did not change. Version 2 reads both ends from the
+packets (late-starting streams, priming, cut files, Matroska and MPEG-PS ends); version 1 trusted the headers."""
+
+LEGACY_COLUMNS = COLUMNS[:-1]
+"""The header of manifests written before rows carried their probe version; their rows read as version 1."""
 
 OK = "ok"
 EXCLUDED = "excluded"
@@ -88,6 +99,7 @@ class TitleRecord:
     show: str = ""
     season: int | None = None
     episode: int | None = None
+    probe_version: int = PROBE_VERSION
 
     def __post_init__(self) -> None:
         if self.status not in (OK, EXCLUDED):
@@ -165,6 +177,7 @@ _PARSERS: dict[str, Callable[[str], object]] = {
     "channels": int,
     "season": _optional_int,
     "episode": _optional_int,
+    "probe_version": int,
 }
 
 
@@ -181,7 +194,8 @@ def _read_rows(p: Path) -> list[TitleRecord]:
     with p.open(newline="", encoding="utf-8", errors="surrogateescape") as fh:
         reader = csv.reader(fh)
         header = next(reader, None)
-        if header != COLUMNS:
+        columns = LEGACY_COLUMNS if header == LEGACY_COLUMNS else COLUMNS
+        if header != columns:
             found = ",".join(header or [])
             raise ManifestError(
                 f"{p} is not a tvssl manifest: its first line is {found[:60]!r}, not the manifest header "
@@ -190,10 +204,10 @@ def _read_rows(p: Path) -> list[TitleRecord]:
         records = []
         for row in reader:
             line = reader.line_num
-            if len(row) != len(COLUMNS):
-                raise ManifestError(f"{p} line {line}: expected {len(COLUMNS)} fields, found {len(row)}")
-            values: dict[str, object] = {}
-            for name, text in zip(COLUMNS, row):
+            if len(row) != len(columns):
+                raise ManifestError(f"{p} line {line}: expected {len(columns)} fields, found {len(row)}")
+            values: dict[str, object] = {"probe_version": 1}
+            for name, text in zip(columns, row):
                 parse = _PARSERS.get(name, str)
                 try:
                     values[name] = parse(text)
@@ -208,27 +222,11 @@ def _read_rows(p: Path) -> list[TitleRecord]:
 
 def write_manifest(path: str | os.PathLike, records: Iterable[TitleRecord]) -> None:
     """Write the manifest atomically: readers see the old file or the new one, never half of one."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8", errors="surrogateescape") as fh:
-            writer = csv.writer(fh, lineterminator="\n")
-            writer.writerow(COLUMNS)
-            writer.writerows(_to_text(r) for r in records)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    writer.writerows(_to_text(r) for r in records)
+    write_atomic(path, text.getvalue().encode("utf-8", errors="surrogateescape"))
 
 
 def _span_text(seconds: float) -> str:

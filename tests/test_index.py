@@ -333,6 +333,39 @@ def test_reindex_reuses_unchanged_rows_and_probes_only_what_changed(tmp_path, go
     assert calls == [] and relaxed == rows
 
 
+def test_rows_of_an_older_probe_are_probed_again_and_legacy_manifests_still_read(
+    tmp_path, good_dir, monkeypatch
+):
+    """Older probes trusted headers (cut files indexed whole): their rows are refreshed, other rows reused."""
+    from data_modules.manifest import LEGACY_COLUMNS, PROBE_VERSION, seconds_text
+
+    root, out = tmp_path / "c", tmp_path / "m.csv"
+    root.mkdir()
+    shutil.copy(good_dir / "movie.mp4", root / "a.mp4")
+    shutil.copy(good_dir / "vfr_stereo.mkv", root / "b.mkv")
+    first = build_index(root, out, workers=1, progress=False)
+    assert {r.probe_version for r in first} == {PROBE_VERSION}
+    lines = out.read_text().splitlines()
+    legacy = [",".join(LEGACY_COLUMNS)] + [line.rsplit(",", 1)[0] for line in lines[1:]]
+    # An old manifest: no probe_version column, and b.mkv with the duration its header claimed.
+    legacy[2] = legacy[2].replace(f",{seconds_text(first[1].duration)},", ",9.5,", 1)
+    out.write_text("\n".join(legacy) + "\n")
+    old_rows = read_manifest(out)
+    assert [r.probe_version for r in old_rows] == [1, 1] and old_rows[1].duration == Fraction("9.5")
+    calls: list[str] = []
+    real = probing.probe
+
+    def counting(path):
+        calls.append(Path(path).name)
+        return real(path)
+
+    monkeypatch.setattr(probing, "probe", counting)
+    again = build_index(root, out, workers=1, progress=False)
+    assert sorted(calls) == ["a.mp4", "b.mkv"] and again == first
+    calls.clear()
+    assert build_index(root, out, workers=1, progress=False) == first and calls == []
+
+
 def test_transient_failures_are_probed_again(tmp_path, good_dir, monkeypatch):
     shutil.copy(good_dir / "movie.mp4", tmp_path / "a.mp4")
     out = tmp_path / "out" / "m.csv"
@@ -405,7 +438,7 @@ def test_read_manifest_rejects_other_files(tmp_path):
     with pytest.raises(ManifestError, match="not a tvssl manifest"):
         read_manifest(tmp_path / "x.csv")
     (tmp_path / "y.csv").write_text(",".join(COLUMNS) + "\nonly,three,fields\n")
-    with pytest.raises(ManifestError, match="line 2: expected 20 fields"):
+    with pytest.raises(ManifestError, match=f"line 2: expected {len(COLUMNS)} fields"):
         read_manifest(tmp_path / "y.csv")
 
 
@@ -508,3 +541,20 @@ def test_first_use_indexing_prints_the_summary(
     err = capsys.readouterr().err
     assert f"wrote {root / '.tvssl' / 'manifest.csv'}: probed 2 file(s)" in err
     assert "2 titles: 1 ok, 1 excluded (1 not media); 2 slots, 4.5 s" in err
+
+
+def test_a_corpus_manifest_of_an_older_probe_is_refreshed_on_first_use(tmp_path, good_dir):
+    from data_modules.longform import MovieDataModule
+    from data_modules.manifest import LEGACY_COLUMNS, PROBE_VERSION
+
+    root = tmp_path / "c"
+    root.mkdir()
+    shutil.copy(good_dir / "movie.mp4", root / "a.mp4")
+    manifest = root / ".tvssl" / "manifest.csv"
+    build_index(root, manifest, workers=1, progress=False)
+    lines = manifest.read_text().splitlines()
+    manifest.write_text(
+        "\n".join([",".join(LEGACY_COLUMNS)] + [x.rsplit(",", 1)[0] for x in lines[1:]]) + "\n"
+    )
+    MovieDataModule(root=str(root), index_workers=1).prepare_data()
+    assert [r.probe_version for r in read_manifest(manifest)] == [PROBE_VERSION]
