@@ -16,6 +16,7 @@ from data_modules.index import build_index, read_manifest
 from data_modules.longform import MovieDataModule
 from data_modules.longform_dataset import LongFormClipDataset, Unit, collate_clips
 from data_modules.quarantine import Quarantine
+from tests.media_fixtures import write_media
 from tests.overrides import tiny_overrides
 from tvssl.cli import main
 
@@ -92,18 +93,28 @@ def test_validation_skips_the_clips_of_a_failing_title(movie_corpus: Path, tmp_p
 
 
 @pytest.mark.slow
-def test_fit_on_a_damaged_corpus_finishes_and_lists_the_bad_titles(
+def test_fit_on_a_real_world_like_corpus_finishes_and_lists_the_bad_titles(
     movie_corpus: Path, tmp_path: Path
 ) -> None:
-    """A deleted title, a garbled one, and the validation title deleted too: fit ends normally."""
-    root, paths = _corpus(movie_corpus, tmp_path)
+    """Beside the synthetic movies: an MPEG-PS title and a cut Matroska copy (both must serve), a garbled copy,
+    a title deleted after indexing, and the validation title deleted too: fit ends normally and says so."""
+    root = tmp_path / "corpus"
+    shutil.copytree(movie_corpus, root, ignore=shutil.ignore_patterns(".tvssl", "*.csv"))
+    write_media(root / "program_stream.mpg", seconds=20, width=64, height=48)
+    whole = write_media(tmp_path / "whole.mkv", seconds=20, width=64, height=48)
+    (root / "cut_copy.mkv").write_bytes(whole.read_bytes()[: whole.stat().st_size * 6 // 10])
+    build_index(
+        root, root / ".tvssl" / "manifest.csv", workers=1, slot_seconds=SPEC.slot_seconds, progress=False
+    )
+    rows = {r.path: r for r in read_manifest(root / ".tvssl" / "manifest.csv")}
+    assert rows["program_stream.mpg"].ok and rows["cut_copy.mkv"].ok
+    assert rows["cut_copy.mkv"].duration < Fraction(16)  # its real end, not the 20 s its header claims
     dm = MovieDataModule(root=str(root), val_titles=1, slot_seconds=0.5, batch_size=8, k=4)
     dm.setup("fit")
-    val_key = dm.val_set.units[0].key
-    val_path = next(p for p in paths if Path(p).stem == val_key or val_key in p)
-    train_paths = [p for p in paths if p != val_path]
-    (root / train_paths[0]).unlink()
-    _garble(root / train_paths[1])
+    val_path = dm.val_set.rel_paths[dm.val_set.units[0].files[0]]
+    movies = sorted(p for p in rows if p.startswith("movie_") and p != val_path)
+    (root / movies[0]).unlink()
+    _garble(root / movies[1])
     (root / val_path).unlink()
     runs = tmp_path / "runs"
     main(
@@ -112,7 +123,7 @@ def test_fit_on_a_damaged_corpus_finishes_and_lists_the_bad_titles(
             "--config",
             str(EXPERIMENTS / "movie_k4_w4.yaml"),
             *tiny_overrides(root, runs, 8),
-            "--data.init_args.clips_per_epoch=64",
+            "--data.init_args.clips_per_epoch=96",
             "--trainer.max_epochs=1",
             "--trainer.log_every_n_steps=1",
             "--run.name=damaged",
@@ -120,10 +131,9 @@ def test_fit_on_a_damaged_corpus_finishes_and_lists_the_bad_titles(
     )
     run_dir = runs / "damaged" / "version_0"
     with (run_dir / "quarantine.csv").open() as f:
-        rows = list(csv.DictReader(f))
-    listed = {r["path"] for r in rows}
-    assert {train_paths[0], train_paths[1], val_path} <= listed
-    assert all(r["reason"] for r in rows)
+        listed = {r["path"]: r["reason"] for r in csv.DictReader(f)}
+    assert {movies[0], movies[1], val_path} <= set(listed) and all(listed.values())
+    assert "program_stream.mpg" not in listed and "cut_copy.mkv" not in listed
     with (run_dir / "metrics.csv").open() as f:
         log = list(csv.DictReader(f))
     substituted = sum(float(r["train/substituted_clips"]) for r in log if r.get("train/substituted_clips"))
