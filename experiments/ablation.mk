@@ -1,10 +1,12 @@
 # The Table 1 sweep as a make dependency graph (included by the top-level Makefile).
 #   make ablation [PROFILE=paper|smoke] [ROWS="movie_k1 movie_k16_Mn"] [SPLITS="1 2 3"] [ESC_FOLD=1] [-j N]
 # Finished steps are files under $(RESULTS): make skips them; an interrupted pretraining resumes from its
-# last checkpoint under $(RUNS); -j N runs independent rows and fine-tunes in parallel.
+# last checkpoint under $(RUNS); -j N runs independent rows and fine-tunes in parallel. Every step reads the
+# row configs from $(EXPERIMENTS) (default: experiments, passed as --experiments).
 
 PROFILE ?= paper
-ALL_ROWS := $(basename $(notdir $(sort $(wildcard experiments/movie_*.yaml experiments/tv_*.yaml))))
+EXPERIMENTS ?= experiments
+ALL_ROWS := $(basename $(notdir $(sort $(wildcard $(EXPERIMENTS)/movie_*.yaml $(EXPERIMENTS)/tv_*.yaml))))
 ROWS ?= $(ALL_ROWS)
 SPLITS ?= 1
 SEEDS ?= 0 1 2
@@ -19,7 +21,18 @@ TVSSL := $(VENV)/bin/tvssl
 # STEP_EXTRA passes further `tvssl fit` arguments after `--`.
 LAUNCH ?=
 STEP_EXTRA ?=
-STEP_ARGS = --profile $(PROFILE) --results $(RESULTS) --runs $(RUNS) --smoke-data $(SMOKE_DATA) --wandb $(WANDB)
+STEP_ARGS = --profile $(PROFILE) --results $(RESULTS) --runs $(RUNS) --smoke-data $(SMOKE_DATA) --wandb $(WANDB) \
+	--experiments $(EXPERIMENTS)
+
+# The result files of a row are named once, in tvssl/run_names.py (the sweep writes them, the report reads
+# them): one call prints them as make assignments, PRETRAINED=pretrain/last.ckpt and
+# FINETUNED.<task>.<split> / FINETUNED.esc50.<seed>=<folder>/metrics.json. That module needs only the
+# standard library, so the system Python reads it from the source tree before .venv exists.
+NAMES_PYTHON := $(if $(wildcard $(PY)),$(PY),$(PYTHON))
+RESULT_NAMES := $(shell PYTHONPATH=$(CURDIR) $(NAMES_PYTHON) -m tvssl.run_names \
+	--splits $(SPLITS) --seeds $(SEEDS) --esc-fold $(ESC_FOLD))
+$(if $(filter PRETRAINED=%,$(RESULT_NAMES)),,$(error could not read the result names from tvssl/run_names.py))
+$(foreach assignment,$(RESULT_NAMES),$(eval $(assignment)))
 
 ifeq ($(PROFILE),smoke)
 # k = 1 at the smoke batch of 64 needs 64 distinct training titles (4 more are held out for validation).
@@ -44,22 +57,22 @@ $(error PROFILE must be paper or smoke, got '$(PROFILE)')
 endif
 
 define ROW_RULES
-$(RESULTS)/$(1)/pretrain/last.ckpt: | $(STAMP) $(call SMOKE_NEEDS,$(firstword $(subst _, ,$(1))))
+$(RESULTS)/$(1)/$(PRETRAINED): | $(STAMP) $(call SMOKE_NEEDS,$(firstword $(subst _, ,$(1))))
 	$(LAUNCH) $(TVSSL) ablation pretrain $(1) $(STEP_ARGS) $(STEP_EXTRA)
 $(foreach s,$(SPLITS),
-$(RESULTS)/$(1)/ucf101_split$(s)/metrics.json: $(RESULTS)/$(1)/pretrain/last.ckpt | $(call SMOKE_NEEDS,downstream)
+$(RESULTS)/$(1)/$(FINETUNED.ucf101.$(s)): $(RESULTS)/$(1)/$(PRETRAINED) | $(call SMOKE_NEEDS,downstream)
 	$(LAUNCH) $(TVSSL) ablation finetune $(1) ucf101 --split $(s) $(STEP_ARGS) $(STEP_EXTRA)
-$(RESULTS)/$(1)/hmdb51_split$(s)/metrics.json: $(RESULTS)/$(1)/pretrain/last.ckpt | $(call SMOKE_NEEDS,downstream)
+$(RESULTS)/$(1)/$(FINETUNED.hmdb51.$(s)): $(RESULTS)/$(1)/$(PRETRAINED) | $(call SMOKE_NEEDS,downstream)
 	$(LAUNCH) $(TVSSL) ablation finetune $(1) hmdb51 --split $(s) $(STEP_ARGS) $(STEP_EXTRA))
 $(foreach n,$(SEEDS),
-$(RESULTS)/$(1)/esc50_fold$(ESC_FOLD)_seed$(n)/metrics.json: $(RESULTS)/$(1)/pretrain/last.ckpt | $(call SMOKE_NEEDS,downstream)
+$(RESULTS)/$(1)/$(FINETUNED.esc50.$(n)): $(RESULTS)/$(1)/$(PRETRAINED) | $(call SMOKE_NEEDS,downstream)
 	$(LAUNCH) $(TVSSL) ablation finetune $(1) esc50 --fold $(ESC_FOLD) --seed $(n) $(STEP_ARGS) $(STEP_EXTRA))
 endef
 $(foreach r,$(ROWS),$(eval $(call ROW_RULES,$(r))))
 
 ABLATION_TARGETS := $(foreach r,$(ROWS),\
-	$(foreach s,$(SPLITS),$(RESULTS)/$(r)/ucf101_split$(s)/metrics.json $(RESULTS)/$(r)/hmdb51_split$(s)/metrics.json) \
-	$(foreach n,$(SEEDS),$(RESULTS)/$(r)/esc50_fold$(ESC_FOLD)_seed$(n)/metrics.json))
+	$(foreach s,$(SPLITS),$(RESULTS)/$(r)/$(FINETUNED.ucf101.$(s)) $(RESULTS)/$(r)/$(FINETUNED.hmdb51.$(s))) \
+	$(foreach n,$(SEEDS),$(RESULTS)/$(r)/$(FINETUNED.esc50.$(n))))
 
 .PHONY: ablation ablation-report
 ablation: $(ABLATION_TARGETS) ## sweep Table 1: PROFILE=paper|smoke ROWS="..." SPLITS="1 2 3" (-j N in parallel)

@@ -11,7 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from tvssl.commands.ablation import main, merge_loss_logs
+from tvssl.commands.ablation import main
+from tvssl.run_names import (
+    FinetuneRun,
+    finetune_run_name,
+    make_assignments,
+    parse_run_name,
+    seed_run_name,
+    split_run_name,
+)
+from tvssl.sweep import EXPERIMENTS_ENV, merge_loss_logs
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -95,3 +104,83 @@ def test_resumed_attempts_merge_into_one_loss_curve(tmp_path: Path) -> None:
         merged = list(csv.DictReader(f))
     assert [r["step"] for r in merged] == ["0", "1", "2", "3", "4", "5", "6", "7", "8", "8"]
     assert merged[4]["train/loss"] == "3.6" and merged[-1]["val/recall@1_v2a"] == "0.5"
+
+
+def test_run_names_are_built_and_parsed_by_one_definition() -> None:
+    assert split_run_name("ucf101", 2) == "ucf101_split2" and seed_run_name(1, 2) == "esc50_fold1_seed2"
+    assert finetune_run_name("hmdb51", 3, seed=7) == "hmdb51_split3"
+    assert finetune_run_name("esc50", 4, seed=7) == "esc50_fold4_seed7"
+    assert parse_run_name("hmdb51_split3") == FinetuneRun("hmdb51", 3)
+    assert parse_run_name("esc50_fold4_seed7") == FinetuneRun("esc50", 4, 7)
+    assert parse_run_name("esc50_fold4_seed7").recorded() == {"fold": 4, "seed": 7}
+    assert parse_run_name("ucf101_split1").recorded() == {"split": 1}
+    for name in ("pretrain", "esc50_split1", "ucf101_fold1_seed0", "ucf101_split", "hmdb51_split1x"):
+        assert parse_run_name(name) is None, name
+    with pytest.raises(ValueError):
+        split_run_name("esc50", 1)
+
+
+def test_make_names_its_targets_with_the_python_names(tmp_path: Path) -> None:
+    """A row whose every result file exists under the names Python gives leaves make nothing but the report."""
+    smoke = tmp_path / "smoke"
+    for part in ("movie", "downstream"):
+        touch(smoke / part / ".tvssl-synth.json")
+    row = tmp_path / "results" / "movie_k4_w4"
+    names = [word.split("=", 1)[1] for word in make_assignments([1, 3], [0, 5], fold=2)]
+    touch(row / names[0])  # the checkpoint first: the fine-tunes are newer than it
+    time.sleep(0.01)
+    for name in names[1:]:
+        touch(row / name)
+    args = (
+        "PROFILE=smoke",
+        "ROWS=movie_k4_w4",
+        f"SMOKE_DATA={smoke}",
+        "SPLITS=1 3",
+        "SEEDS=0 5",
+        "ESC_FOLD=2",
+    )
+    planned = make_dry_run(tmp_path, *args)
+    assert planned.returncode == 0, planned.stderr
+    assert "tvssl ablation" not in planned.stdout
+    assert planned.stdout.splitlines()[-1].endswith(
+        f"report {tmp_path}/results --out {tmp_path}/results/report"
+    )
+    (row / "esc50_fold2_seed5" / "metrics.json").unlink()
+    planned = make_dry_run(tmp_path, *args).stdout
+    steps = [
+        line.split("ablation ", 1)[1].split(" --profile")[0]
+        for line in planned.splitlines()
+        if "ablation" in line
+    ]
+    assert steps == ["finetune movie_k4_w4 esc50 --fold 2 --seed 5"]
+
+
+def test_the_steps_find_experiments_by_option_or_variable_and_say_when_it_is_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "smoke" / "movie").mkdir(parents=True)
+    step = ["pretrain", "movie_k1", "--profile", "smoke", "--smoke-data", str(tmp_path / "smoke")]
+    step += ["--results", str(tmp_path / "results"), "--runs", str(tmp_path / "runs")]
+    monkeypatch.delenv(EXPERIMENTS_ENV, raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert main(step) == 2
+    err = capsys.readouterr().err
+    assert f"experiments folder {tmp_path / 'experiments'} not found" in err and "--experiments DIR" in err
+    assert main([*step, "--experiments", str(tmp_path / "nowhere")]) == 2
+    assert f"experiments folder {tmp_path / 'nowhere'} not found" in capsys.readouterr().err
+    monkeypatch.setenv(EXPERIMENTS_ENV, str(tmp_path / "elsewhere"))
+    assert main(step) == 2
+    assert f"experiments folder {tmp_path / 'elsewhere'} not found" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists(), "a step refused before it ran leaves no run directory"
+
+
+def test_a_paper_root_that_is_not_a_folder_is_a_user_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("MOVIE_ROOT", str(tmp_path / "missing"))
+    assert (
+        main(["pretrain", "movie_k1", "--results", str(tmp_path / "r"), "--runs", str(tmp_path / "runs")])
+        == 2
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "MOVIE_ROOT" in err[0] and "not an existing folder" in err[0], err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
 import os
 import subprocess
 import sys
@@ -212,3 +213,25 @@ def test_a_failed_run_removes_its_directory_only_when_it_holds_nothing_of_value(
         "version_2",
         "version_3",
     ]
+
+
+@pytest.mark.parametrize("argv", [[], ["-h"], ["--help"]], ids=["no arguments", "-h", "--help"])
+def test_help_lists_every_verb_with_one_line(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    from tvssl.cli import VERBS
+
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    expected = ("fit", "validate", "test", "index", "synth", "prepare", "report", "bench", "ablation")
+    assert tuple(VERBS) == expected
+    for name, verb in VERBS.items():
+        (line,) = [line for line in out.splitlines() if line.split()[:1] == [name]]
+        assert line.split(None, 1) == [name, verb.summary]
+        assert importlib.util.find_spec(verb.module) is not None, verb.module
+
+
+def test_fit_help_is_lightning_clis(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage:") and "--trainer.max_epochs" in out and "--run.name" in out

@@ -243,3 +243,9 @@ def test_verbs_share_the_convention(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert _refusal(capsys) == f"tvssl: corpus root {tmp_path / 'nowhere'} does not exist"
     assert main(["synth", str(tmp_path / "s"), "--workers", "0"]) == 2
     assert _refusal(capsys) == "tvssl: --workers must be >= 1, got 0"
+
+
+def test_an_unknown_verb_is_one_line_naming_the_verbs(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["frobnicate", "--x"]) == 2
+    line = _refusal(capsys)
+    assert line.startswith("tvssl: unknown verb 'frobnicate'; verbs: fit, validate, test, index"), line

@@ -1,7 +1,9 @@
-"""The `tvssl` command: utility verbs first, then LightningCLI for fit / validate / test.
+"""The `tvssl` command: parses the verb and dispatches to the module that implements it, nothing else.
 
-Every LightningCLI run gets its own directory ``<run.dir>/<run.name>/version_N`` (never reused), holding
-the resolved config, the CSV log the report reads, checkpoints and the offline W&B run (``tvssl.run_dirs``).
+``fit``, ``validate`` and ``test`` are LightningCLI (``tvssl.lightning_cli``); every other verb is a
+module under ``tvssl.commands`` with ``main(argv) -> exit code``. A verb's module is imported only when the
+verb runs, so ``tvssl report`` does not load Lightning. Every LightningCLI run gets its own directory
+``<run.dir>/<run.name>/version_N`` (``tvssl.run_dirs``).
 
 A user mistake ends any command with one line ``tvssl: <message>`` on stderr and exit code 2; a bug keeps its
 traceback and exit code 1 (``tvssl.errors``). ``--debug``, accepted anywhere on the command line, shows the
@@ -15,14 +17,56 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 
-from tvssl.errors import DEBUG_ENV, report
+from tvssl.errors import DEBUG_ENV, UserError, report
 from tvssl.run_dirs import RUN_DIR_ENV, allocate_run_dir
 
-__all__ = ["RUN_DIR_ENV", "VERBS", "allocate_run_dir", "main"]
+__all__ = ["RUN_DIR_ENV", "VERBS", "Verb", "allocate_run_dir", "main"]
 
-VERBS = ("index", "synth", "prepare", "report", "bench", "ablation")
 DEBUG_FLAG = "--debug"
+HELP_FLAGS = ("-h", "--help")
+
+
+@dataclass(frozen=True)
+class Verb:
+    """Where a verb is implemented and what it does, in the one line that ``tvssl --help`` prints."""
+
+    module: str
+    summary: str
+    subcommand: bool = False
+    """The module's parser takes the verb itself as its subcommand (LightningCLI), so it is passed on."""
+
+
+LIGHTNING = "tvssl.lightning_cli"
+VERBS: dict[str, Verb] = {
+    "fit": Verb(LIGHTNING, "train one experiment YAML: pretraining, or fine-tuning with its test", True),
+    "validate": Verb(LIGHTNING, "run the validation loop of a config on a checkpoint", True),
+    "test": Verb(LIGHTNING, "run the test loop of a config on a checkpoint", True),
+    "index": Verb("tvssl.commands.index", "probe a corpus and write its manifest (--verify N decodes slots)"),
+    "synth": Verb("tvssl.commands.synth", "write a synthetic long-form corpus or downstream set"),
+    "prepare": Verb(
+        "tvssl.commands.prepare", "transcode a corpus into a copy that is cheap to read at random"
+    ),
+    "report": Verb("tvssl.commands.report", "Table 1 and Figure 1 from a results tree, beside the paper's"),
+    "bench": Verb("tvssl.commands.bench", "measure decoding and DataLoader throughput"),
+    "ablation": Verb("tvssl.commands.ablation", "one step of the Table 1 sweep that `make ablation` chains"),
+}
+
+
+def usage() -> str:
+    """What ``tvssl``, ``tvssl -h`` and ``tvssl --help`` print: every verb with its line."""
+    width = max(map(len, VERBS))
+    lines = [
+        "usage: tvssl [--debug] VERB [ARGS...]",
+        "",
+        "verbs:",
+        *(f"  {name:<{width}}  {verb.summary}" for name, verb in VERBS.items()),
+        "",
+        "`tvssl VERB --help` describes a verb (fit, validate and test: LightningCLI's help).",
+        f"{DEBUG_FLAG}: show the traceback of a user mistake too. Exit codes: 0 done, 1 failed, 2 user mistake.",
+    ]
+    return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -40,13 +84,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(args: list[str]) -> int:
-    if args and args[0] in VERBS:
-        module = importlib.import_module(f"tvssl.commands.{args[0]}")
-        return int(module.main(args[1:]) or 0)
-    from tvssl.lightning_cli import lightning_main
-
-    lightning_main(args)
-    return 0
+    if not args or args[0] in HELP_FLAGS:
+        print(usage())
+        return 0
+    verb = VERBS.get(args[0])
+    if verb is not None:
+        module, verb_args = verb.module, args if verb.subcommand else args[1:]
+    elif args[0].startswith("-"):  # options before the verb are LightningCLI's own, as they always were
+        module, verb_args = LIGHTNING, args
+    else:
+        raise UserError(f"unknown verb {args[0]!r}; verbs: {', '.join(VERBS)} (see tvssl --help)")
+    return int(importlib.import_module(module).main(verb_args) or 0)
 
 
 @contextmanager

@@ -152,8 +152,12 @@ class TVSSLCLI(LightningCLI):
             self.trainer.test(self.model, datamodule=self.datamodule)
 
 
-def lightning_main(argv: Sequence[str]) -> None:
-    """Run LightningCLI on ``argv`` with config bases expanded; it reads sys.argv, so that is where they go."""
+def main(argv: Sequence[str]) -> int:
+    """Run LightningCLI on ``argv`` (the verb first) with config bases expanded; exit code 0 when it returns.
+
+    LightningCLI reads sys.argv, so that is where the expanded arguments go; its own exits (--help, a parse
+    error) leave by SystemExit.
+    """
     saved = sys.argv
     inherited_run_dir = os.environ.get(RUN_DIR_ENV)
     try:
@@ -164,6 +168,7 @@ def lightning_main(argv: Sequence[str]) -> None:
         sys.argv = saved
         if inherited_run_dir is None:
             os.environ.pop(RUN_DIR_ENV, None)
+    return 0
 
 
 def _cli() -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from tvssl.errors import UserError, config_checks, reports_user_errors
 from tvssl.report import write_report
+from tvssl.run_names import run_name_patterns
 
 
 def _smoothing(text: str) -> float:
@@ -26,8 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="tvssl report",
         description=(
             "Rebuild the paper's Table 1 (with the paper's numbers and the differences) and the training-loss "
-            "curves of its Figure 1 from RESULTS/<row>/{pretrain,ucf101_split<s>,hmdb51_split<s>,"
-            "esc50_fold<f>_seed<n>}. Missing runs are shown as missing."
+            f"curves of its Figure 1 from RESULTS/<row>/{{{','.join(run_name_patterns())}}}. Missing runs are "
+            "shown as missing."
         ),
     )
     parser.add_argument("results", type=Path, metavar="RESULTS", help="results tree of an ablation sweep")

@@ -1,25 +1,20 @@
 """``tvssl synth``: write a synthetic long-form corpus or downstream set, so the suite runs without media.
 
-The output folder gets a marker (``.tvssl-synth.json``) with the parameters; a folder that is not empty and
-has no marker is refused unless ``--force``, so user data is never overwritten silently. Re-running into a
-folder synth made replaces its titles and removes the ones the previous run listed that this run does not
-write.
+Parsing and printing only; the folder rules (a marker, foreign folders refused unless ``--force``, stale
+files of an earlier run removed) are ``tvssl.synthesis``.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from data_modules import synthetic
-from tvssl.errors import UserError, reports_user_errors
+from tvssl.errors import reports_user_errors
+from tvssl.synthesis import DOWNSTREAM_KINDS, KINDS, MARKER, TITLE_KINDS, SynthRequest, synthesize
 
-MARKER = ".tvssl-synth.json"
-KINDS = ("movie", "tv", "ucf101", "hmdb51", "esc50", "downstream")
+__all__ = ["MARKER", "main"]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -53,117 +48,19 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _prepare_out(out: Path, force: bool) -> list[str]:
-    """Check the folder may be written; return the files a previous synth run listed there."""
-    if out.exists() and not out.is_dir():
-        raise UserError(f"{out} exists and is not a folder; pass a folder path")
-    marker = out / MARKER
-    if marker.is_file():
-        try:
-            return list(json.loads(marker.read_text()).get("files", []))
-        except (json.JSONDecodeError, AttributeError):
-            return []
-    if out.is_dir() and any(out.iterdir()) and not force:
-        raise UserError(
-            f"{out} is not empty and was not made by tvssl synth (no {MARKER}); "
-            "choose a new or empty folder, or pass --force to write into it (files with the same names "
-            "are overwritten, nothing else is touched)"
-        )
-    return []
-
-
-def _remove_stale(out: Path, stale: Sequence[str]) -> None:
-    """Delete files an earlier synth run listed and this one did not write (only synth's own kinds of file)."""
-    root = out.resolve()
-    for rel in stale:
-        path = (out / rel).resolve()
-        if root not in path.parents or path.suffix not in {".mp4", ".avi", ".wav", ".txt", ".csv"}:
-            continue
-        path.unlink(missing_ok=True)
-        folder = path.parent
-        while folder != root and folder.is_dir() and not any(folder.iterdir()):
-            folder.rmdir()
-            folder = folder.parent
-
-
 @reports_user_errors
 def main(argv: Sequence[str] | None = None) -> int:
-    return _run(_parser().parse_args(argv))
-
-
-def _run(args: argparse.Namespace) -> int:
-    out: Path = args.out
-    if args.workers < 1:
-        raise UserError(f"--workers must be >= 1, got {args.workers}")
-    titles = args.kind in ("movie", "tv")
-    args.width = args.width or 160
-    args.height = args.height or (96 if titles else 120)
-    previous = _prepare_out(out, args.force)
-    created = not out.exists()
-    marked = (out / MARKER).is_file()
-    out.mkdir(parents=True, exist_ok=True)
-    params = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "force"}
-    # Marked before writing, so a run that dies half way can be rerun into the same folder without --force.
-    (out / MARKER).write_text(json.dumps({"params": params, "complete": False, "files": previous}, indent=1))
-
-    started = time.perf_counter()
-    kind = args.kind
-    try:
-        if titles:
-            paths = synthetic.synthesize_corpus(
-                out,
-                kind=kind,
-                titles=args.titles,
-                minutes=args.minutes,
-                seed=args.seed,
-                width=args.width,
-                height=args.height,
-                fps=args.fps,
-                sample_rate=args.sample_rate,
-                episodes_per_show=args.episodes,
-                gop_seconds=args.gop_seconds,
-                workers=args.workers,
-                on_written=lambda p: print(f"wrote {p}", flush=True),
-            )
-        else:
-            common = {"classes": args.classes, "seed": args.seed}
-            size = {"width": args.width, "height": args.height}
-            if args.clips is not None and kind != "downstream":
-                common["clips_per_group" if kind == "ucf101" else "clips_per_class"] = args.clips
-            if kind == "ucf101":
-                paths = synthetic.synthesize_ucf101(out, **common, **size)
-            elif kind == "hmdb51":
-                paths = synthetic.synthesize_hmdb51(out, **common, **size)
-            elif kind == "esc50":
-                paths = synthetic.synthesize_esc50(out, **common)
-            else:
-                sets = synthetic.synthesize_downstream(out, seed=args.seed, classes=args.classes)
-                paths = [p for group in sets.values() for p in group]
-    except ValueError as exc:  # a setting was out of range: leave the folder as it was
-        if not marked:
-            (out / MARKER).unlink(missing_ok=True)
-            if created and not any(out.iterdir()):
-                out.rmdir()
-        raise UserError(str(exc)) from exc
-
-    if kind in ("ucf101", "hmdb51", "esc50"):
-        paths += synthetic.split_files(kind, out, args.classes)
-    elif kind == "downstream":
-        paths += [
-            p for k in ("ucf101", "hmdb51", "esc50") for p in synthetic.split_files(k, out / k, args.classes)
-        ]
-    files = sorted(p.relative_to(out).as_posix() for p in paths)
-    _remove_stale(out, sorted(set(previous) - set(files)))
-    (out / MARKER).write_text(json.dumps({"params": params, "complete": True, "files": files}, indent=1))
-    seconds = time.perf_counter() - started
-    print(f"tvssl synth: wrote {len(files)} {kind} files under {out} in {seconds:.1f} s")
-    if kind in ("movie", "tv"):
+    args = vars(_parser().parse_args(argv))
+    force = args.pop("force")
+    request = SynthRequest(**args)
+    result = synthesize(request, force=force, on_written=lambda p: print(f"wrote {p}", flush=True))
+    out, kind = request.out, request.kind
+    print(f"tvssl synth: wrote {len(result.files)} {kind} files under {out} in {result.seconds:.1f} s")
+    if kind in TITLE_KINDS:
         extra = " --kind tv" if kind == "tv" else ""
         print(f"next: tvssl index {out} --out {out / 'manifest.csv'}{extra}")
     else:
-        roots = (
-            [(k, out / k) for k in ("ucf101", "hmdb51", "esc50")] if kind == "downstream" else [(kind, out)]
-        )
+        roots = [(k, out / k) for k in DOWNSTREAM_KINDS] if kind == "downstream" else [(kind, out)]
         for name, root in roots:
             print(f"next: use {root} as the root of the {name} datamodule (data.init_args.root)")
     return 0

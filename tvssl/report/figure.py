@@ -9,14 +9,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from tvssl.report.results import Results
 from tvssl.rows import Row
-
-if TYPE_CHECKING:
-    from tvssl.report import Results
 
 
 def ema(values: np.ndarray, factor: float) -> np.ndarray:

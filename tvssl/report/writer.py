@@ -1,0 +1,66 @@
+"""`tvssl report`'s output folder: table1.md, table1.csv, figure1.png and, when TV curves exist, figure1_tv.png.
+
+Only these derived files are touched; anything else in the folder is the user's and is left alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from tvssl.errors import UserError
+from tvssl.report.figure import figure1_panels, figure1_tv_panels, plot_loss_figure
+from tvssl.report.results import collect_results
+from tvssl.report.stats import build_table
+from tvssl.report.table import render_csv, render_markdown
+from tvssl.rows import load_reference
+from tvssl.run_names import FINETUNE_RESULT, LOSS_LOG, PRETRAIN, split_run_name
+
+TABLE_MD = "table1.md"
+TABLE_CSV = "table1.csv"
+FIGURE = "figure1.png"
+FIGURE_TV = "figure1_tv.png"
+
+
+@dataclass(frozen=True)
+class Report:
+    markdown: str
+    written: list[Path]
+    removed: list[Path]
+    warnings: list[str]
+
+
+def write_report(results_dir: Path, out_dir: Path, smooth: float = 0.9) -> Report:
+    """Write table1.md, table1.csv and figure1.png (plus figure1_tv.png when TV curves exist) into out_dir.
+
+    A results tree with no result of any row is refused (UserError) and nothing is written: an all-missing
+    table says nothing but "wrong folder". A stale figure1_tv.png (no TV curves any more) is removed.
+    """
+    results_dir, out_dir = Path(results_dir), Path(out_dir)
+    if not 0.0 <= smooth < 1.0:
+        raise ValueError(f"smoothing factor must be in [0, 1), got {smooth}")
+    if not results_dir.is_dir():
+        raise FileNotFoundError(f"results directory {results_dir} does not exist or is not a directory")
+    results = collect_results(results_dir, ignore=[out_dir])
+    if not results.rows:
+        example = f"movie_k16_Mn/{split_run_name('ucf101', 1)}/{FINETUNE_RESULT}"
+        raise UserError(
+            f"no results found under {results_dir} (expected <row>/{PRETRAIN}/{LOSS_LOG} or "
+            f"<row>/<task>/{FINETUNE_RESULT}, e.g. {example}); nothing written"
+        )
+    table = build_table(results, load_reference())
+    markdown = render_markdown(table)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written, removed = [out_dir / TABLE_MD, out_dir / TABLE_CSV, out_dir / FIGURE], []
+    written[0].write_text(markdown, encoding="utf-8")
+    written[1].write_text(render_csv(table), encoding="utf-8")
+    plot_loss_figure(results, figure1_panels(), written[2], smooth, "Self-supervised training loss, Movie")
+    tv_curves = any(r.row.dataset == "tv" and r.loss is not None for r in results.rows.values())
+    tv_figure = out_dir / FIGURE_TV
+    if tv_curves:
+        plot_loss_figure(results, figure1_tv_panels(), tv_figure, smooth, "Self-supervised training loss, TV")
+        written.append(tv_figure)
+    elif tv_figure.is_file():
+        tv_figure.unlink()
+        removed.append(tv_figure)
+    return Report(markdown, written, removed, results.warnings)

@@ -1,0 +1,224 @@
+"""The steps of the Table 1 sweep: pretrain one row, fine-tune it on one task, publish each result when done.
+
+make owns the dependency graph (what is finished, what runs in parallel, ``experiments/ablation.mk``); each
+step here runs one ``tvssl fit`` as a child process, exactly as a user would, so a step behaves like the
+command it prints, and publishes its result under RESULTS only when it finished (the names are
+``tvssl.run_names``'s):
+
+    RESULTS/<row>/pretrain/last.ckpt      final pretraining checkpoint (link into the run directory)
+    RESULTS/<row>/pretrain/metrics.csv    the loss curve, merged over resumed attempts
+    RESULTS/<row>/<task>/metrics.json     fine-tuning result, e.g. ucf101_split1, esc50_fold1_seed2
+
+A pretraining that was interrupted resumes from the newest ``last.ckpt`` of its earlier attempts.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from data_modules.roots import RootError, resolve_root
+from tvssl.errors import UserError
+from tvssl.rows import Row
+from tvssl.run_dirs import RUN_DIR_ENV, claim_run_dir, discard_if_unused
+from tvssl.run_names import (
+    CHECKPOINT,
+    FINETUNE_RESULT,
+    LOSS_LOG,
+    PRETRAIN,
+    finetune_run_name,
+    partition_key,
+    runs_dir_name,
+)
+
+EXPERIMENTS_ENV = "TVSSL_EXPERIMENTS"
+SECTION_ENV = {"movie": "MOVIE_ROOT", "tv": "TV_ROOT"}
+TASK_ENV = {"ucf101": "UCF101_ROOT", "hmdb51": "HMDB51_ROOT", "esc50": "ESC50_ROOT"}
+TASK_MODALITY = {"ucf101": "video", "hmdb51": "video", "esc50": "audio"}
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """Where a sweep reads its configs and data and writes its runs and results; the same for all its steps.
+
+    ``experiments`` None means ``$TVSSL_EXPERIMENTS``, else ``./experiments``: the sweep runs from a checkout
+    (as make does), and an installed package has no experiments folder of its own to fall back on.
+    """
+
+    experiments: str | None = None
+    profile: str = "paper"
+    results: Path = Path("results")
+    runs: Path = Path("runs")
+    smoke_data: Path = Path(".tvssl/smoke-data")
+    wandb: str = "offline"
+    fit_args: tuple[str, ...] = ()
+    """Passed to every ``tvssl fit`` after the step's own arguments (e.g. devices under SLURM)."""
+
+    def experiments_dir(self) -> Path:
+        """The experiments folder, checked when a step first needs a config (so a missing root is said first)."""
+        given = self.experiments or os.environ.get(EXPERIMENTS_ENV) or "experiments"
+        path = Path(given).resolve()
+        if not path.is_dir():
+            raise UserError(
+                f"experiments folder {path} not found (it holds the row configs): run from a clone of the "
+                f"repository, or pass --experiments DIR or set {EXPERIMENTS_ENV}"
+            )
+        return path
+
+    def profile_configs(self, stage: str) -> list[str]:
+        """The profile's ``--config`` for a stage: none for the paper, ``experiments/<profile>/<stage>.yaml`` else."""
+        if self.profile == "paper":
+            return []
+        path = self.experiments_dir() / self.profile / f"{stage}.yaml"
+        if not path.is_file():
+            raise UserError(f"unknown profile {self.profile!r} (no {path})")
+        return ["--config", str(path)]
+
+    def data_root(self, env: str, smoke_path: Path, what: str) -> str:
+        """The dataset root of a step: the synthetic set for the smoke profile, else the variable ``env``."""
+        if self.profile == "smoke":
+            if not smoke_path.is_dir():
+                raise UserError(f"smoke data {smoke_path} is missing; `make ablation` synthesises it")
+            return str(smoke_path)
+        try:
+            return str(resolve_root(None, env, what=what, holding="the dataset"))
+        except RootError as exc:
+            raise UserError(str(exc)) from exc
+
+
+def latest_checkpoint(runs: Path, name: str) -> Path | None:
+    """The newest last.ckpt of earlier attempts at this row, to resume from."""
+    found = sorted((runs / name).glob(f"*/checkpoints/{CHECKPOINT}"), key=lambda p: p.stat().st_mtime)
+    return found[-1] if found else None
+
+
+def merge_loss_logs(run_dirs: Sequence[Path], out: Path) -> int:
+    """One metrics.csv from several attempts, oldest first: a resumed attempt replaces the steps it re-ran."""
+    fields: list[str] = []
+    merged: list[dict[str, str]] = []
+    for run_dir in run_dirs:
+        path = run_dir / LOSS_LOG
+        if not path.is_file():
+            continue
+        with path.open(newline="") as f:
+            reader = csv.DictReader(f)
+            rows = [r for r in reader if r.get("step")]
+            fields += [c for c in reader.fieldnames or [] if c not in fields]
+        if rows:
+            first = min(int(r["step"]) for r in rows)
+            merged = [r for r in merged if int(r["step"]) < first] + rows
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".csv.tmp")
+    with tmp.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(merged)
+    tmp.replace(out)
+    return len(merged)
+
+
+def launched_rank() -> int:
+    """Rank of this process when a launcher (srun, torchrun) started one copy of the step per device."""
+    return int(os.environ.get("SLURM_PROCID") or os.environ.get("RANK") or 0)
+
+
+def _failed(message: str, code: int = 1) -> int:
+    """A step that ran and failed (not a user mistake: the fit's own output says why)."""
+    print(f"tvssl ablation: {message}", file=sys.stderr, flush=True)
+    return code
+
+
+def run_fit(args: list[str], run_dir: Path, made: Path | None) -> int:
+    """Exit code of `tvssl fit` in ``run_dir``; a failed fit's directory goes if it holds nothing (see run_dirs)."""
+    env = {**os.environ, RUN_DIR_ENV: str(run_dir)}
+    command = [sys.executable, "-m", "tvssl.cli", "fit", *args]
+    print("+ tvssl " + " ".join(command[3:]), flush=True)
+    code = subprocess.run(command, env=env).returncode
+    if code != 0:
+        kept = made is None or not discard_if_unused(run_dir, made)
+        where = f"; its run directory: {run_dir}" if kept else ""
+        return _failed(f"`tvssl fit` failed ({code}){where}", code)
+    return 0
+
+
+def _claim(runs: Path, name: str) -> tuple[Path, Path | None]:
+    """A new run directory for the child fit; the variable is the child's, not this process's."""
+    run_dir, made = claim_run_dir(runs, name)
+    os.environ.pop(RUN_DIR_ENV, None)
+    return run_dir, made
+
+
+def pretrain(sweep: Sweep, row: Row) -> int:
+    """Pretrain ``row`` (resuming an earlier attempt), then publish its checkpoint and merged loss curve."""
+    out = sweep.results / row.name / PRETRAIN
+    runs = sweep.runs
+    what = f"tvssl ablation pretrain {row.name} (PROFILE=paper)"
+    root = sweep.data_root(SECTION_ENV[row.dataset], sweep.smoke_data / row.dataset, what)
+    args = [
+        "--config",
+        str(sweep.experiments_dir() / f"{row.name}.yaml"),
+        *sweep.profile_configs("pretrain"),
+    ]
+    resume = latest_checkpoint(runs, row.name)
+    run_dir, made = _claim(runs, row.name)
+    args += ["--data.init_args.root", root, "--run.dir", str(runs), "--run.wandb", sweep.wandb]
+    if resume is not None:
+        print(f"tvssl ablation: resuming {row.name} from {resume}", flush=True)
+        args += ["--ckpt_path", str(resume)]
+    code = run_fit(args + list(sweep.fit_args), run_dir, made)
+    if code != 0 or launched_rank() != 0:
+        return code
+    final = run_dir / "checkpoints" / CHECKPOINT
+    if not final.is_file():
+        return _failed(f"{row.name} finished without {final}")
+    attempts = sorted(
+        (p.parent for p in (runs / row.name).glob(f"*/{LOSS_LOG}")), key=lambda p: p.stat().st_mtime
+    )
+    merge_loss_logs(attempts, out / LOSS_LOG)
+    link = out / CHECKPOINT
+    link.unlink(missing_ok=True)
+    link.symlink_to(os.path.relpath(final.resolve(), out.resolve()))
+    return 0
+
+
+def finetune(sweep: Sweep, row: Row, task: str, partition: int, seed: int) -> int:
+    """Fine-tune the pretrained ``row`` on ``task`` (split or fold ``partition``); nothing to do when done."""
+    label = finetune_run_name(task, partition, seed)
+    result = sweep.results / row.name / label / FINETUNE_RESULT
+    if result.exists():
+        print(f"tvssl ablation: {result} exists, nothing to do")
+        return 0
+    checkpoint = sweep.results / row.name / PRETRAIN / CHECKPOINT
+    if not checkpoint.exists():
+        raise UserError(f"{checkpoint} is missing; pretrain {row.name} first")
+    what = f"tvssl ablation finetune {row.name} {task} (PROFILE=paper)"
+    root = sweep.data_root(TASK_ENV[task], sweep.smoke_data / "downstream" / task, what)
+    args = [
+        "--config",
+        str(sweep.experiments_dir() / "finetune" / f"{task}.yaml"),
+        *sweep.profile_configs(f"finetune-{TASK_MODALITY[task]}"),
+    ]
+    name = runs_dir_name(row.name, label)
+    run_dir, made = _claim(sweep.runs, name)
+    args += [
+        "--data.init_args.root", root,
+        f"--data.init_args.{partition_key(task)}", str(partition),
+        "--data.init_args.seed", str(seed),
+        "--seed_everything", str(seed),
+        "--model.init_args.pretrained", str(checkpoint.resolve()),
+        "--model.init_args.results", str(result.resolve()),
+        "--run.name", name,
+        "--run.group", row.dataset,
+        "--run.job_type", f"finetune-{task}",
+        "--run.dir", str(sweep.runs),
+        "--run.wandb", sweep.wandb,
+    ]  # fmt: skip
+    code = run_fit(args + list(sweep.fit_args), run_dir, made)
+    if code == 0 and launched_rank() == 0 and not result.is_file():
+        return _failed(f"fine-tuning finished without writing {result}")
+    return code
