@@ -15,13 +15,11 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from fractions import Fraction
-from typing import TYPE_CHECKING, Protocol
 
 import av
 import numpy as np
 
-if TYPE_CHECKING:
-    from data_modules.decoding import ClipSpec, DecodeStats
+from data_modules.clip_spec import ReadContext
 
 AUDIO_PREROLL_SECONDS = Fraction(1, 5)
 """Audio decoders need a few packets after a seek before their output is right (AAC overlap, Opus pre-roll)."""
@@ -42,23 +40,15 @@ AUDIO_SETTLE_SECONDS = Fraction(1)
 """A smaller shift is a discontinuity only if it lasts this long (longer than an Ogg page, which ends jitter)."""
 
 
-class _Context(Protocol):
-    """What the audio reader needs from the call that owns the container (``decoding._Reader``)."""
-
-    container: av.container.InputContainer
-    windows: list[Fraction]
-    current: Fraction
-    stats: DecodeStats
-    spec: ClipSpec
-
-    def fail(self, time: Fraction, reason: str) -> Exception: ...
-
-
 class AudioDecoder:
     """Audio of one stream for a run of windows: decoded, resampled to mono, placed by sample count."""
 
     def __init__(
-        self, reader: _Context, stream: av.audio.stream.AudioStream, origin: Fraction, stream_start: Fraction
+        self,
+        reader: ReadContext,
+        stream: av.audio.stream.AudioStream,
+        origin: Fraction,
+        stream_start: Fraction,
     ) -> None:
         self.reader = reader
         self.stream = stream
@@ -113,16 +103,26 @@ class AudioDecoder:
         return "ended"
 
     def _packets_from(self, time: Fraction, preroll: Fraction) -> Iterator[av.Packet]:
-        """Packets from ``preroll`` before ``time``; a demuxer landing after ``time`` is asked again, further back."""
+        """Packets from ``preroll`` before ``time``; a demuxer landing after ``time`` is asked again, further back.
+
+        The pre-roll may reach before the stream's declared start: the packets there are the encoder's priming
+        (an MP4 AAC stream starting at 0 has one at -1024), and the first samples of the title decode right
+        only after them, just as the decoder's initial skip (Matroska's codec delay) must fall on them and not
+        on the title's first samples. A demuxer that refuses such a time (AVI: EPERM) is asked for the start.
+        """
         container = self.reader.container
         start = self.stream.start_time
-        # Never ask for a time before the stream starts: AVI's demuxer refuses that (EPERM) instead of landing
-        # on the first packet.
         floor = start if start is not None else 0
-        ts = max(floor, math.floor((time - preroll) / self.tb))
+        ts = math.floor((time - preroll) / self.tb)
         back = max(1, math.ceil(1 / self.tb))
         while True:
-            container.seek(ts, stream=self.stream, backward=True)
+            try:
+                container.seek(ts, stream=self.stream, backward=True)
+            except av.error.FFmpegError:
+                if ts >= floor:
+                    raise
+                ts = floor
+                container.seek(ts, stream=self.stream, backward=True)
             self.reader.stats.seeks += 1
             self.cc.flush_buffers()
             packets = container.demux(self.stream)

@@ -37,6 +37,9 @@ TAIL_CHECK_PACKETS = 4
 SPAN_CACHE_SIZE = 4096
 """Spans remembered per process, keyed by path, size and mtime: workers read the same titles again."""
 
+FALLBACK_FRAME_RATE = Fraction(25)
+"""Frame rate assumed for a video stream that declares none (raw streams); only sizes look-ahead and gaps."""
+
 _spans: OrderedDict[tuple, tuple[Fraction, Fraction]] = OrderedDict()
 
 
@@ -114,7 +117,7 @@ def title_span(container: av.container.InputContainer) -> tuple[Fraction, Fracti
     video, audio = _title_streams(container)
 
     def measure() -> tuple[Fraction, Fraction]:
-        with av.open(container.name, metadata_errors="ignore") as other:
+        with open_media(container.name) as other:
             pair = [other.streams[video.index], other.streams[audio.index]]
             return _overlap(_measure(other, pair))
 
@@ -122,7 +125,11 @@ def title_span(container: av.container.InputContainer) -> tuple[Fraction, Fracti
 
 
 def open_media(path: str | os.PathLike) -> av.container.InputContainer:
-    """Open ``path`` for reading; raise ``MediaError`` (empty file, unreadable, not media) when it cannot be."""
+    """Open ``path`` for reading; raise ``MediaError`` (empty file, unreadable, not media) when it cannot be.
+
+    The one place media is opened for reading: every reader gets the same options (container metadata that is
+    not UTF-8 is skipped, not fatal) and the same error type, which each caller turns into its own.
+    """
     p = Path(path)
     try:
         size = p.stat().st_size
@@ -134,8 +141,48 @@ def open_media(path: str | os.PathLike) -> av.container.InputContainer:
         return av.open(str(p), metadata_errors="ignore")
     except av.error.InvalidDataError as exc:
         raise MediaError(p, "not media", str(exc)) from exc
-    except (av.error.FFmpegError, OSError) as exc:
+    except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
         raise MediaError(p, "unreadable", str(exc)) from exc
+
+
+def declared_frame_rate(stream: av.video.stream.VideoStream) -> Fraction | None:
+    """The stream's frame rate as its headers give it (average, else guessed, else the base rate), or None.
+
+    The average rate is what VFR and NTSC streams really show; the others are FFmpeg's fallbacks for
+    containers that do not store it.
+    """
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    return Fraction(rate) if rate else None
+
+
+def frame_rate(stream: av.video.stream.VideoStream) -> Fraction:
+    """``declared_frame_rate``, or ``FALLBACK_FRAME_RATE`` for a stream that declares none."""
+    return declared_frame_rate(stream) or FALLBACK_FRAME_RATE
+
+
+def scaled_size(width: int, height: int, sar: Fraction | None, short_side: int) -> tuple[int, int]:
+    """(height, width) of a ``width`` x ``height`` picture with pixel aspect ``sar`` scaled to ``short_side``.
+
+    The display aspect is kept (anamorphic DVDs are stored narrow) and both sides are even, as yuv420p
+    encoders need; the decoder and ``tvssl prepare`` both use it, so a prepared copy has the decoder's sizes.
+    """
+    display_w = Fraction(width) * (Fraction(sar) if sar and sar > 0 else 1)
+    display_h = Fraction(height)
+    short, long = sorted((display_w, display_h))
+    long_out = max(2, 2 * round(short_side * long / short / 2))
+    return (short_side, long_out) if display_h <= display_w else (long_out, short_side)
+
+
+def display_size(stream: av.video.stream.VideoStream, short_side: int) -> tuple[int, int]:
+    """(height, width) frames of ``stream`` are scaled to (``scaled_size`` of its declared size and SAR).
+
+    The codec's aspect ratio wins over the container's: it is what the decoder applies.
+    """
+    cc = stream.codec_context
+    if not cc.width or not cc.height:
+        raise ValueError("the video stream does not declare its frame size")
+    sar = cc.sample_aspect_ratio or stream.sample_aspect_ratio
+    return scaled_size(cc.width, cc.height, Fraction(sar) if sar else None, short_side)
 
 
 def probe(path: str | os.PathLike) -> MediaInfo:
@@ -145,7 +192,7 @@ def probe(path: str | os.PathLike) -> MediaInfo:
         origin, duration = read_title_span(container)
         video = container.streams.video[0]
         audio = container.streams.audio[0]
-        rate = video.average_rate or video.guessed_rate or video.base_rate
+        rate = declared_frame_rate(video)
         return MediaInfo(
             start=origin,
             duration=duration,

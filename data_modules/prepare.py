@@ -24,6 +24,7 @@ from pathlib import Path, PurePosixPath
 
 import av
 
+from data_modules.encoding import AAC_FRAME
 from data_modules.index import (
     IndexResult,
     ManifestError,
@@ -32,16 +33,13 @@ from data_modules.index import (
     read_manifest,
     write_manifest,
 )
-from data_modules.media import MediaError, title_span
+from data_modules.media import MediaError, open_media, title_span
 from data_modules.transcode import (
-    AAC_FRAME,
     TAG,
     TAG_VERSION,
     PrepareSettings,
-    content_duration,
     made_by_prepare,
     read_tag,
-    scaled_size,
     source_facts,
     transcode_title,
 )
@@ -58,13 +56,11 @@ __all__ = [
     "PrepareSettings",
     "TitleOutcome",
     "check_output",
-    "content_duration",
     "foreign_files",
     "manifest_root",
     "output_name",
     "prepare_corpus",
     "prepare_one",
-    "scaled_size",
     "summarize_outcomes",
     "transcode_title",
 ]
@@ -125,7 +121,7 @@ def check_output(dst: str | os.PathLike, src: str | os.PathLike, settings: Prepa
     if path.stat().st_size == 0:
         return "empty output"
     try:
-        with av.open(str(path), metadata_errors="ignore") as container:
+        with open_media(path) as container:
             tag = read_tag(container)
             if tag is None:
                 return "output has no tvssl prepare tag (not made by tvssl prepare)"

@@ -10,8 +10,9 @@ manifests and results computed on either are interchangeable.
 The keyframe of slot boundary ``b`` is the frame *on screen* at ``b`` (the last frame with time <= b), chosen by
 timestamp, so it holds for any frame rate, NTSC rates and variable frame rate alike: every window starting at a
 boundary decodes from its own keyframe. An output is written under a hidden temporary name and renamed when
-complete, and carries a tag (its settings, the source's size and mtime) in its metadata: what tvssl prepare made
-is told apart from anything else by that tag.
+complete (``data_modules.encoding``, which also sets up the encoders, as for the synthetic corpus), and carries
+a tag (its settings, the source's size and mtime) in its metadata: what tvssl prepare made is told apart from
+anything else by that tag. Sizes, frame rates and title spans come from ``data_modules.media``, as the decoder's.
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ from pathlib import Path
 import av
 import numpy as np
 
-from data_modules.media import title_span
+from data_modules.encoding import add_aac_stream, add_h264_stream, audio_frame, create_media, partial_file
+from data_modules.exact_time import exact_seconds
+from data_modules.media import MediaError, display_size, frame_rate, open_media, title_span
 
 TAG = "tvssl_prepare"
 """Key of the JSON object in the output's ``comment`` metadata that says how and from what it was made."""
@@ -34,12 +37,6 @@ TAG = "tvssl_prepare"
 TAG_VERSION = 1
 AUDIO_GAP_SECONDS = Fraction(1, 100)
 """Audio timestamps further than this from the running sample count are a real gap (filled with silence)."""
-
-TAIL_SECONDS = Fraction(10)
-"""The last packets of a stream lie within this much of its declared end (for measuring where content ends)."""
-
-AAC_FRAME = 1024
-"""Samples per AAC frame."""
 
 MAX_TIMESCALE = 2**31 - 1
 """MP4 time scales are 32-bit: beyond this the exact output time base is replaced by 1/90000 (rounded)."""
@@ -56,9 +53,7 @@ class PrepareSettings:
     audio_rate: int | None = None
 
     def __post_init__(self) -> None:
-        every = Fraction(str(self.keyframe_every)) if not isinstance(self.keyframe_every, Fraction) else None
-        if every is not None:
-            object.__setattr__(self, "keyframe_every", every)
+        object.__setattr__(self, "keyframe_every", exact_seconds(self.keyframe_every, "keyframe_every"))
         if isinstance(self.short_side, bool) or not isinstance(self.short_side, int) or self.short_side < 16:
             raise ValueError(f"short_side must be an integer >= 16, got {self.short_side!r}")
         if self.short_side % 2:
@@ -78,23 +73,6 @@ class PrepareSettings:
 
     def as_tag(self) -> dict[str, object]:
         return {**asdict(self), "keyframe_every": str(self.keyframe_every)}
-
-
-def scaled_size(width: int, height: int, sar: Fraction | None, short_side: int) -> tuple[int, int]:
-    """(height, width) with the short side at ``short_side``, display aspect kept, both even (as the decoder)."""
-    display_w = Fraction(width) * (sar if sar and sar > 0 else 1)
-    display_h = Fraction(height)
-    short, long = sorted((display_w, display_h))
-    long_out = max(2, 2 * round(short_side * long / short / 2))
-    return (short_side, long_out) if display_h <= display_w else (long_out, short_side)
-
-
-def _stream_size(stream: av.video.stream.VideoStream, short_side: int) -> tuple[int, int]:
-    cc = stream.codec_context
-    if not cc.width or not cc.height:
-        raise ValueError("the video stream does not declare its frame size")
-    sar = cc.sample_aspect_ratio or stream.sample_aspect_ratio
-    return scaled_size(cc.width, cc.height, Fraction(sar) if sar else None, short_side)
 
 
 def source_facts(src: Path) -> dict[str, int]:
@@ -125,20 +103,17 @@ class _VideoOut:
         self.duration = duration
         self.slot = settings.keyframe_every
         self.tb_out = _output_time_base(self.tb_in, origin)
-        rate = source.average_rate or source.guessed_rate or source.base_rate or Fraction(25)
-        self.nominal = 1 / Fraction(rate)
-        self.height, self.width = _stream_size(source, settings.short_side)
+        rate = frame_rate(source)
+        self.nominal = 1 / rate
+        self.height, self.width = display_size(source, settings.short_side)
         options = {
             "preset": settings.preset,
             "crf": str(settings.crf),
             "forced-idr": "1",
             "x264-params": "scenecut=0",
         }
-        self.stream = out.add_stream("libx264", rate=Fraction(rate), options=options)
-        self.stream.width, self.stream.height, self.stream.pix_fmt = self.width, self.height, "yuv420p"
-        self.stream.codec_context.time_base = self.tb_out
+        self.stream = add_h264_stream(out, rate, self.width, self.height, options, self.tb_out)
         self.stream.time_base = self.tb_out
-        self.stream.codec_context.thread_count = 1
         self.reformatter = av.video.reformatter.VideoReformatter()
         self.held: tuple[av.VideoFrame, Fraction] | None = None
         self.last_pts: int | None = None
@@ -200,8 +175,7 @@ class _AudioOut:
         self.origin = origin
         self.rate = settings.audio_rate or cc.sample_rate
         self.layout = cc.layout.name
-        self.stream = out.add_stream("aac", rate=self.rate, layout=self.layout)
-        self.stream.codec_context.thread_count = 1
+        self.stream = add_aac_stream(out, self.rate, self.layout)
         self.resampler: av.AudioResampler | None = None
         self.segment: tuple[Fraction, int, tuple] = (Fraction(0), 1, ())
         self.in_samples = 0
@@ -250,12 +224,9 @@ class _AudioOut:
         self._write(planes[:, skip:])
 
     def _write(self, planes: np.ndarray) -> None:
-        frame = av.AudioFrame.from_ndarray(
-            np.ascontiguousarray(planes, dtype=np.float32), format="fltp", layout=self.layout
+        frame = audio_frame(
+            planes.astype(np.float32, copy=False), "fltp", self.layout, self.rate, self.written
         )
-        frame.sample_rate = self.rate
-        frame.pts = self.written
-        frame.time_base = Fraction(1, self.rate)
         self.written += planes.shape[1]
         for packet in self.stream.encode(frame):
             self.out.mux(packet)
@@ -264,64 +235,34 @@ class _AudioOut:
 def transcode_title(
     src: str | os.PathLike, dst: str | os.PathLike, settings: PrepareSettings
 ) -> dict[str, object]:
-    """Write the training copy of one title at ``dst`` (atomically) and return the tag stored in it."""
-    src_path, dst_path = Path(src), Path(dst)
-    dst_path.parent.mkdir(parents=True, exist_ok=True)
-    partial = dst_path.with_name(f".{dst_path.name}.partial")
-    facts = source_facts(src_path)
-    try:
-        with av.open(str(src_path), metadata_errors="ignore") as source:
-            origin, duration = title_span(source)
-            vin, ain = source.streams.video[0], source.streams.audio[0]
-            vin.codec_context.thread_count = 1
-            ain.codec_context.thread_count = 1
-            rate = vin.average_rate or vin.guessed_rate or vin.base_rate or Fraction(25)
-            content = content_duration(src_path, origin, duration)
-            tag = {
-                "version": TAG_VERSION,
-                "settings": settings.as_tag(),
-                "source": {
-                    **facts,
-                    "duration": str(content),
-                    "declared_duration": str(duration),
-                    "frame": str(1 / Fraction(rate)),
-                },
-            }
-            with av.open(str(partial), mode="w", format="mp4") as out:
-                out.metadata["comment"] = json.dumps({TAG: tag}, separators=(",", ":"))
-                video = _VideoOut(out, vin, origin, settings, content)
-                audio = _AudioOut(out, ain, origin, settings)
-                for packet in source.demux(vin, ain):
-                    target = video if packet.stream is vin else audio
-                    for frame in packet.decode():
-                        target.push(frame)
-                video.finish()
-                audio.finish()
-        os.replace(partial, dst_path)
-    finally:
-        partial.unlink(missing_ok=True)
-    return tag
+    """Write the training copy of one title at ``dst`` (atomically) and return the tag stored in it.
 
-
-def content_duration(path: str | os.PathLike, origin: Fraction, declared: Fraction) -> Fraction:
-    """How long both streams really have content after ``origin``, from the packets at the end of each.
-
-    Matroska stores no stream durations, so the declared span of its shorter stream is the container's, too long;
-    the last packets tell where each stream really ends.
+    The title's span is ``media.title_span``'s, read from the packets at both ends (Matroska stores no stream
+    durations, a cut file declares its whole length), so the copy ends where the source's content does.
     """
-    ends = []
-    with av.open(str(path), metadata_errors="ignore") as container:
-        for stream in (container.streams.video[0], container.streams.audio[0]):
-            tb = Fraction(stream.time_base)
-            start = max(0, math.floor((origin + declared - TAIL_SECONDS) / tb))
-            container.seek(start, stream=stream, backward=True)
-            end = None
-            for packet in container.demux(stream):
-                if packet.pts is not None:
-                    packet_end = (packet.pts + (packet.duration or 0)) * tb
-                    end = packet_end if end is None else max(end, packet_end)
-            ends.append(origin + declared if end is None else end)
-    return max(Fraction(0), min(min(ends) - origin, declared))
+    src_path = Path(src)
+    facts = source_facts(src_path)
+    with partial_file(dst) as partial, open_media(src_path) as source:
+        origin, duration = title_span(source)
+        vin, ain = source.streams.video[0], source.streams.audio[0]
+        vin.codec_context.thread_count = 1
+        ain.codec_context.thread_count = 1
+        tag = {
+            "version": TAG_VERSION,
+            "settings": settings.as_tag(),
+            "source": {**facts, "duration": str(duration), "frame": str(1 / frame_rate(vin))},
+        }
+        with create_media(partial, "mp4") as out:
+            out.metadata["comment"] = json.dumps({TAG: tag}, separators=(",", ":"))
+            video = _VideoOut(out, vin, origin, settings, duration)
+            audio = _AudioOut(out, ain, origin, settings)
+            for packet in source.demux(vin, ain):
+                target = video if packet.stream is vin else audio
+                for frame in packet.decode():
+                    target.push(frame)
+            video.finish()
+            audio.finish()
+    return tag
 
 
 def read_tag(container: av.container.InputContainer) -> dict | None:
@@ -336,7 +277,7 @@ def read_tag(container: av.container.InputContainer) -> dict | None:
 def made_by_prepare(path: str | os.PathLike) -> bool:
     """Whether ``path`` is a media file that carries the tvssl prepare tag."""
     try:
-        with av.open(str(path), metadata_errors="ignore") as container:
+        with open_media(path) as container:
             return read_tag(container) is not None
-    except (av.error.FFmpegError, OSError, UnicodeDecodeError, ValueError):
+    except (MediaError, av.error.FFmpegError, OSError, UnicodeDecodeError, ValueError):
         return False

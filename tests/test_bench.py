@@ -20,7 +20,9 @@ from data_modules.index import build_index, read_manifest
 from data_modules.media import title_span
 from data_modules.synthetic import synthesize_corpus
 from tests.media_fixtures import audio_time, frame_time, write_media
-from tvssl import throughput
+from tvssl.bench.clips import load_titles, plan_groups
+from tvssl.bench.loader import loader_setup
+from tvssl.bench.readers import read_forward, read_per_clip
 from tvssl.commands import bench
 
 SPEC = ClipSpec(slot_seconds=1, num_frames=8, frame_rate=16, sample_rate=16000, short_side=32)
@@ -51,7 +53,7 @@ def test_per_clip_grouped_and_sequential_readers_return_the_same_clips(
     tmp_path: Path, suffix: str, options: dict
 ) -> None:
     path = write_media(tmp_path / f"clip{suffix}", seconds=6, **options)
-    per_clip = throughput.read_per_clip(path, STARTS, SPEC)
+    per_clip = read_per_clip(path, STARTS, SPEC)
     grouped = read_windows(path, STARTS, SPEC)
     assert per_clip.video.shape == grouped.video.shape and per_clip.audio.shape == grouped.audio.shape
     np.testing.assert_array_equal(per_clip.video, grouped.video)  # same frames, same scaler
@@ -73,7 +75,7 @@ def test_per_clip_grouped_and_sequential_readers_return_the_same_clips(
     assert per_clip.stats.frames_returned == SPEC.num_frames * len(STARTS)
 
     span = [Fraction(j) for j in range(1, 5)]
-    sequential = throughput.read_forward(path, span, SPEC)
+    sequential = read_forward(path, span, SPEC)
     reference = read_windows(path, span, SPEC)
     np.testing.assert_array_equal(sequential.video, reference.video)
     assert sequential.stats.seeks == 2
@@ -81,17 +83,17 @@ def test_per_clip_grouped_and_sequential_readers_return_the_same_clips(
 
 def test_clip_groups_follow_the_k_w_policy(corpus: tuple[Path, Path]) -> None:
     root, manifest = corpus
-    titles = throughput.load_titles(manifest, root, Fraction(1))
+    titles = load_titles(manifest, root, Fraction(1))
     assert [t.num_slots for t in titles] == [24, 24]
-    groups = throughput.plan_groups(titles, k=4, w=6, clips=40, seed=3, round_index=0)
+    groups = plan_groups(titles, k=4, w=6, clips=40, seed=3, round_index=0)
     assert len(groups) == 10
     for title, slots in groups:
         assert 0 <= title < 2 and len(set(slots)) == 4 and slots == sorted(slots)
         assert slots[-1] - slots[0] < 6 and slots[0] >= 0 and slots[-1] < 24
     assert {t for t, _ in groups} == {0, 1}
-    assert throughput.plan_groups(titles, 4, 6, 40, 3, 0) == groups
-    assert throughput.plan_groups(titles, 4, 6, 40, 3, 1) != groups
-    adjacent = throughput.plan_groups(titles, k=4, w=4, clips=8, seed=0, round_index=0)
+    assert plan_groups(titles, 4, 6, 40, 3, 0) == groups
+    assert plan_groups(titles, 4, 6, 40, 3, 1) != groups
+    adjacent = plan_groups(titles, k=4, w=4, clips=8, seed=0, round_index=0)
     assert all(slots == list(range(slots[0], slots[0] + 4)) for _, slots in adjacent)
 
 
@@ -157,14 +159,17 @@ def test_bench_decode_errors_say_what_to_change(
     assert "--root" in capsys.readouterr().err
 
 
-def test_overrides_reach_the_datamodule_arguments() -> None:
-    settings: dict = {"data": {"class_path": "x.Y", "init_args": {"k": 16}}}
-    for key, value in bench._overrides(
+def test_overrides_reach_the_datamodule_arguments(tmp_path: Path) -> None:
+    """--set and --data.KEY go through the training command line's parser, in command-line order."""
+    config = {"data": {"class_path": "data_modules.longform.MovieDataModule", "init_args": {"k": 16}}}
+    (tmp_path / "row.yaml").write_text(yaml.safe_dump(config))
+    args = bench.overrides(
         ["data.init_args.k=4", "trainer.max_epochs=2"], ["--data.root", "/r", "--data.w=Mn"]
-    ):
-        throughput.set_path(settings, key, value)
-    assert settings["data"]["init_args"] == {"k": 4, "root": "/r", "w": "Mn"}
-    assert settings["trainer"] == {"max_epochs": 2}
+    )
+    setup = loader_setup(["--config", str(tmp_path / "row.yaml"), *args])
+    assert {key: setup.init_args[key] for key in ("k", "root", "w")} == {"k": 4, "root": "/r", "w": "Mn"}
+    assert (setup.datamodule.k, setup.datamodule.root_arg, setup.datamodule.w) == (4, "/r", "Mn")
+    assert setup.trainer["max_epochs"] == 2
 
 
 @pytest.mark.slow

@@ -2,8 +2,8 @@
 
 Every encoder runs single-threaded with fixed settings, which makes a seed's files byte-identical across
 runs and machines with the same libraries. Titles use libx264 ultrafast with 3 B-frames (as films have) and a
-fixed keyframe interval (default 2 s, so slot seeks are cheap). Every file is written under a temporary name
-and renamed, so an interrupted run never leaves a half file for the indexer to trip over.
+fixed keyframe interval (default 2 s, so slot seeks are cheap). Outputs, encoders and the temporary name a file
+is written under come from ``data_modules.encoding``, shared with ``tvssl prepare``.
 """
 
 from __future__ import annotations
@@ -11,14 +11,13 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
 
+from data_modules.encoding import AAC_FRAME, add_aac_stream, add_h264_stream, audio_frame, writing_media
 from data_modules.synthetic.audio import render_audio
 from data_modules.synthetic.video import noisy_frames, render_frames
 from data_modules.synthetic.world import TitlePlan
@@ -28,22 +27,6 @@ def check_frame_size(width: int, height: int) -> None:
     """Refuse a size yuv420p cannot hold before any work is done (odd sizes fail deep inside the encoder)."""
     if width % 2 or height % 2 or width < 16 or height < 16:
         raise ValueError(f"frame size {width}x{height}: width and height must be even and >= 16 (yuv420p)")
-
-
-@contextmanager
-def _partial(path: Path) -> Iterator[Path]:
-    """A temporary name beside ``path`` for an encoder to write to, renamed to ``path`` only on success.
-
-    Encoders need a real file name, so ``write_atomic`` (which takes the content) does not fit; the hidden
-    ``.<name>.partial`` is skipped by the indexer and removed if encoding fails.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _mux_audio(
@@ -58,11 +41,7 @@ def _mux_audio(
     data = samples[None, :]
     if fmt == "s16":
         data = np.round(np.clip(data, -1, 1) * 32767).astype(np.int16)
-    frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(data), format=fmt, layout="mono")
-    frame.sample_rate = sample_rate
-    frame.pts = pts
-    frame.time_base = Fraction(1, sample_rate)
-    container.mux(stream.encode(frame))
+    container.mux(stream.encode(audio_frame(data, fmt, "mono", sample_rate, pts)))
 
 
 def _mux_video(
@@ -94,23 +73,19 @@ def write_title(
     final = Path(path)
     gop = max(1, int(round(gop_seconds * fps)))
     n_frames = int(round(plan.seconds * fps))
-    chunk = 1024
+    chunk = AAC_FRAME
     n_audio = int(math.ceil(n_frames * sample_rate / fps / chunk)) * chunk
     audio = render_audio(plan, sample_rate, n_audio)
-    with _partial(final) as tmp, av.open(str(tmp), mode="w", format="mp4") as container:
+    with writing_media(final, "mp4") as container:
         container.metadata["title"] = plan.name
         container.metadata["comment"] = json.dumps(plan.summary(), separators=(",", ":"))
         options = {
             "preset": "ultrafast",
             "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:threads=1:bframes=3:b-adapt=0",
         }
-        vstream = container.add_stream("libx264", rate=fps, options=options)
-        vstream.width, vstream.height, vstream.pix_fmt = width, height, "yuv420p"
-        vstream.codec_context.thread_count = 1
+        vstream = add_h264_stream(container, fps, width, height, options, Fraction(1, fps))
         vstream.codec_context.gop_size = gop
-        vstream.codec_context.time_base = Fraction(1, fps)
-        astream = container.add_stream("aac", rate=sample_rate, layout="mono")
-        astream.codec_context.thread_count = 1
+        astream = add_aac_stream(container, sample_rate, "mono")
         a_next = 0
         for i, rgb in enumerate(render_frames(plan, width, height, fps)):
             limit = min(n_audio, (i * sample_rate) // fps)
@@ -140,7 +115,7 @@ def write_avi(
     ``rng`` draws the camera noise, so clips that share actor and set still differ pixel by pixel.
     """
     check_frame_size(width, height)
-    with _partial(path) as tmp, av.open(str(tmp), mode="w", format="avi") as container:
+    with writing_media(path, "avi") as container:
         vstream = container.add_stream("mpeg4", rate=fps)
         vstream.width, vstream.height, vstream.pix_fmt = width, height, "yuv420p"
         vstream.codec_context.thread_count = 1
@@ -169,7 +144,7 @@ def write_avi(
 
 def write_wav(path: Path, samples: np.ndarray, sample_rate: int) -> None:
     """Mono 16-bit PCM wav (like ESC-50); samples are floats in [-1, 1]."""
-    with _partial(path) as tmp, av.open(str(tmp), mode="w", format="wav") as container:
+    with writing_media(path, "wav") as container:
         stream = container.add_stream("pcm_s16le", rate=sample_rate, layout="mono")
         for a in range(0, samples.size, 4096):
             _mux_audio(container, stream, samples[a : a + 4096], a, sample_rate, fmt="s16")

@@ -1,31 +1,26 @@
-"""``tvssl bench decode|loader``: clips/s of the data pipeline, with the ratios that say where time goes.
+"""``tvssl bench decode|loader``: the command line of ``tvssl.bench``; it parses arguments and dispatches.
 
 ``tvssl bench decode --make-title /tmp/bench`` first writes the benchmark title (10 minutes of 1280x720 H.264/AAC
 at 24 fps with a keyframe every 10 s, like a film) and its manifest, then benchmarks it; later runs reuse it.
+``tvssl bench loader`` hands ``--config`` and every option it does not know itself (``--data.root /x``) to the
+training command line's parser, so the loader it times is the one ``tvssl fit`` would build.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
 from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
 
-import yaml
-
-from tvssl import throughput
+from tvssl.bench.clips import BENCH_TITLE, parse_window
 from tvssl.commands.arguments import positive, seconds
 from tvssl.errors import UserError, config_checks, reports_user_errors
-
-BENCH_TITLE = {"minutes": 10.0, "width": 1280, "height": 720, "fps": 24, "gop_seconds": 10.0}
 
 
 def _window(text: str) -> int | str:
     try:
-        return throughput.parse_window(text)
+        return parse_window(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
@@ -82,7 +77,8 @@ def _parser() -> argparse.ArgumentParser:
         "loader",
         prog="tvssl bench loader",
         description="Clips/s of the training DataLoader of a pretraining config at several worker counts. "
-        "Unknown --data.KEY VALUE options override data.init_args.KEY.",
+        "Other options (--data.KEY VALUE, --trainer.KEY VALUE, ...) go to the training command line's parser, "
+        "as for tvssl fit.",
     )
     load.add_argument("--config", type=Path, required=True, help="pretraining YAML (bases are expanded)")
     load.add_argument(
@@ -90,7 +86,7 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override a setting, e.g. data.init_args.batch_size=16 (VALUE is YAML); repeatable",
+        help="override a setting, e.g. data.init_args.batch_size=16 (same as --KEY=VALUE); repeatable",
     )
     load.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker counts (default: 1 2)")
     load.add_argument("--batches", type=positive, default=20, help="timed batches per run (default: 20)")
@@ -110,6 +106,7 @@ def _parser() -> argparse.ArgumentParser:
 
 @reports_user_errors
 def main(argv: Sequence[str] | None = None) -> int:
+    """`tvssl bench VERB ...`; the loader verb passes the options it does not know on to the training parser."""
     parser = _parser()
     args, extra = parser.parse_known_args(argv)
     if extra and args.verb != "loader":
@@ -126,43 +123,10 @@ def _one_thread() -> None:
     torch.set_num_threads(1)
 
 
-def _load_average() -> str:
-    try:
-        one, five, fifteen = os.getloadavg()
-    except OSError:
-        return "load average unknown"
-    return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} CPUs"
-
-
-def make_title(folder: Path, minutes: float = BENCH_TITLE["minutes"]) -> Path:
-    """The benchmark title and ``folder/manifest.csv``; an existing complete pair is reused."""
-    from data_modules.index import build_index
-    from data_modules.synthetic import synthesize_corpus
-
-    manifest = folder / "manifest.csv"
-    video = folder / "movie_000.mp4"
-    if not video.is_file():
-        if folder.exists() and any(p for p in folder.iterdir() if p.name != "manifest.csv"):
-            raise UserError(f"{folder} holds other files; pass an empty or new folder to --make-title")
-        print(
-            f"writing the benchmark title into {folder} (about a minute per 10 minutes of 720p)", flush=True
-        )
-        synthesize_corpus(
-            folder,
-            kind="movie",
-            titles=1,
-            minutes=minutes,
-            width=BENCH_TITLE["width"],
-            height=BENCH_TITLE["height"],
-            fps=BENCH_TITLE["fps"],
-            gop_seconds=BENCH_TITLE["gop_seconds"],
-        )
-    build_index(folder, manifest, kind="movie", workers=1, progress=False, print_summary=False)
-    return manifest
-
-
 def _decode(args: argparse.Namespace) -> int:
     from data_modules.decoding import ClipSpec
+    from tvssl.bench.clips import make_title
+    from tvssl.bench.decode import run_decode_bench
 
     manifest = args.manifest
     if args.make_title is not None:
@@ -178,109 +142,49 @@ def _decode(args: argparse.Namespace) -> int:
         sample_rate=args.sample_rate,
         short_side=args.short_side,
     )
-    titles = throughput.load_titles(manifest, args.root, spec.slot_seconds, args.title)
-    clips = args.clips - args.clips % args.k
-    described = ", ".join(
-        f"{t.title_id} ({float(t.duration):.1f} s, {t.num_slots} slots)" for t in titles[:3]
-    )
-    more = f" and {len(titles) - 3} more" if len(titles) > 3 else ""
-    print(f"tvssl bench decode: {len(titles)} title(s): {described}{more}")
-    print(
-        f"clips: k={args.k} w={args.w}, {clips} clips per round ({clips // max(1, args.k)} groups), "
-        f"{args.rounds} rounds, seed {args.seed}; clip = {spec.num_frames} frames at {float(spec.frame_rate):g} fps "
-        f"+ {float(spec.slot_seconds):g} s of audio at {spec.sample_rate} Hz, short side {spec.short_side}"
-    )
-    print(f"before: {_load_average()}", flush=True)
-
-    def progress(r: int, measures: dict[str, throughput.Measure]) -> None:
-        each = "  ".join(f"{name} {m.clips_per_s:.2f}" for name, m in measures.items())
-        print(f"round {r + 1}/{args.rounds}: clips/s  {each}", flush=True)
-
-    bench = throughput.bench_decode(
-        titles,
+    run_decode_bench(
+        manifest,
         spec,
         args.k,
         args.w,
+        root=args.root,
+        title=args.title,
         clips=args.clips,
         rounds=args.rounds,
         seed=args.seed,
         torchcodec=not args.no_torchcodec,
-        on_round=progress,
+        json_path=args.json,
     )
-    print(f"after: {_load_average()}")
-    print()
-    print(throughput.decode_table(bench))
-    decode, augment = throughput.augment_cost(titles, spec, args.k, args.w, args.clips, args.seed)
-    print(
-        f"worker CPU per clip: decode + scale {decode * 1000:.1f} ms; crops, flips, jitter, gain and log-mel "
-        f"would add {augment * 1000:.1f} ms per clip in a worker (the suite runs them batched on the device)"
-    )
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(bench.as_dict(), indent=1))
     return 0
 
 
-def _yaml_value(text: str) -> Any:
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
-
-
-def _overrides(sets: Sequence[str], extra: Sequence[str]) -> list[tuple[str, Any]]:
-    """``--set k=v`` and ``--data.KEY VALUE`` / ``--data.KEY=VALUE`` pairs, in command-line order."""
-    pairs: list[tuple[str, Any]] = []
+def overrides(sets: Sequence[str], extra: Sequence[str]) -> list[str]:
+    """LightningCLI arguments for ``--set KEY=VALUE`` (as ``--KEY=VALUE``) followed by the other options."""
+    out = []
     for item in sets:
-        key, sep, value = item.partition("=")
+        key, sep, _ = item.partition("=")
         if not sep or not key:
             raise UserError(f"--set expects KEY=VALUE (e.g. data.init_args.batch_size=16), got {item!r}")
-        pairs.append((key, _yaml_value(value)))
-    i = 0
-    while i < len(extra):
-        arg = extra[i]
-        if not arg.startswith("--data."):
-            raise UserError(f"unknown option {arg!r}; overrides are --data.KEY VALUE or --set KEY=VALUE")
-        key, sep, value = arg[2:].partition("=")
-        if not sep:
-            if i + 1 >= len(extra):
-                raise UserError(f"{arg} needs a value")
-            value, i = extra[i + 1], i + 1
-        pairs.append((key, _yaml_value(value)))
-        i += 1
-    return pairs
+        out.append(f"--{item}")
+    return [*out, *extra]
 
 
 def _loader(args: argparse.Namespace, extra: Sequence[str]) -> int:
-    from tvssl.configs import resolved_settings
+    from tvssl.bench.loader import run_loader_bench
 
     if any(n < 0 for n in args.workers):
         raise UserError(f"--workers must be >= 0, got {args.workers}")
-    settings = resolved_settings(args.config)
-    for key, value in _overrides(args.set, extra):
-        throughput.set_path(settings, key, value)
-    init = (settings.get("data") or {}).get("init_args") or {}
-    print(
-        f"tvssl bench loader: {args.config} -> {(settings.get('data') or {}).get('class_path')}, "
-        f"batch_size={init.get('batch_size')}, k={init.get('k')}, w={init.get('w')}, "
-        f"short_side={init.get('short_side')}; {args.warmup} warm-up + {args.batches} timed batches per run, "
-        f"{args.rounds} round(s); epoch sized to those batches"
-    )
-    print(f"before: {_load_average()}", flush=True)
-    runs = throughput.bench_loader(
-        settings,
+    if not args.config.is_file():
+        raise UserError(
+            f"config file {args.config} does not exist; pass a pretraining YAML such as experiments/movie_k16_Mn.yaml"
+        )
+    run_loader_bench(
+        args.config,
+        overrides(args.set, extra),
         args.workers,
         batches=args.batches,
         warmup=args.warmup,
         rounds=args.rounds,
         calibrate_seconds=args.calibrate_seconds,
-        on_run=lambda run: print(
-            f"  {run.workers} worker(s): {run.clips_per_s:.2f} clips/s "
-            f"(machine: {run.machine:.2f}x the work of one busy process)",
-            flush=True,
-        ),
     )
-    print(f"after: {_load_average()}")
-    print()
-    print(throughput.loader_table(runs))
     return 0
