@@ -24,6 +24,7 @@ from pathlib import Path, PurePosixPath
 from tqdm import tqdm
 
 from data_modules.decoding import ClipSpec
+from data_modules.exact_time import exact_seconds
 from data_modules.manifest import (
     COLUMNS,
     EMPTY_FILE,
@@ -153,13 +154,6 @@ def tv_metadata(path: str) -> tuple[str, int | None, int | None]:
         code = found or _EPISODE_ONLY.search(stem)
         show = re.sub(r"[._]+", " ", stem[: code.start()]).strip(" -") if code else ""
     return show, season, episode
-
-
-def _seconds(value: float | int | str | Fraction, name: str) -> Fraction:
-    try:
-        return value if isinstance(value, Fraction) else Fraction(str(value))
-    except (ValueError, ZeroDivisionError) as exc:
-        raise ValueError(f"{name} must be a number of seconds, got {value!r}") from exc
 
 
 def _judge(record: TitleRecord, slot: Fraction, need: Fraction) -> TitleRecord:
@@ -306,10 +300,10 @@ def build_index(
     """
     if kind not in ("movie", "tv"):
         raise ValueError(f"kind must be 'movie' or 'tv', got {kind!r}")
-    slot = _seconds(slot_seconds, "slot_seconds")
+    slot = exact_seconds(slot_seconds, "slot_seconds")
     if slot <= 0:
         raise ValueError(f"slot_seconds must be > 0, got {slot_seconds!r}")
-    need = slot if min_seconds is None else max(slot, _seconds(min_seconds, "min_seconds"))
+    need = slot if min_seconds is None else max(slot, exact_seconds(min_seconds, "min_seconds"))
     check = _verification(verify, slot, need)
     workers = (os.cpu_count() or 1) if workers is None else workers
     if workers < 1:

@@ -11,7 +11,6 @@ import logging
 import warnings
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from fractions import Fraction
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,6 +20,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from data_modules.batching import make_loader
 from data_modules.decoding import ClipSpec
+from data_modules.exact_time import exact_seconds
 from data_modules.index import PROBE_VERSION, TitleRecord, build_index, read_manifest
 from data_modules.longform_dataset import (
     IndexedClips,
@@ -108,8 +108,8 @@ class LongFormDataModule(pl.LightningDataModule):
             sample_rate=sample_rate,
             short_side=short_side,
         )
-        self.head = Fraction(str(skip_head_seconds))
-        self.tail = Fraction(str(skip_tail_seconds))
+        self.head = exact_seconds(skip_head_seconds, "skip_head_seconds")
+        self.tail = exact_seconds(skip_tail_seconds, "skip_tail_seconds")
         self.root_arg = root
         self.manifest_arg = manifest
         self.batch_size = batch_size

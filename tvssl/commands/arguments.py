@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 from fractions import Fraction
 
+from data_modules.exact_time import exact_seconds
+
 
 def seconds(text: str) -> Fraction:
     """A positive duration, kept exact (``0.5`` is 1/2, not a float)."""
     try:
-        value = Fraction(text)
-    except (ValueError, ZeroDivisionError) as exc:
+        value = exact_seconds(text, "seconds")
+    except ValueError as exc:
         raise argparse.ArgumentTypeError(f"expected seconds such as 2 or 0.5, got {text!r}") from exc
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be > 0 seconds, got {text!r}")
