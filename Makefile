@@ -43,15 +43,16 @@ lint: $(STAMP) ## ruff check and format check
 	$(VENV)/bin/ruff check tvssl data_modules tests
 	$(VENV)/bin/ruff format --check tvssl data_modules tests
 
-demo: $(STAMP) ## the main job end to end on a synthetic corpus: pretrain k=1 and k=16/Mn, fine-tune, report
-	$(MAKE) --no-print-directory ablation PROFILE=smoke ROWS="movie_k1 movie_k16_Mn" \
+demo: $(STAMP) ## the main job end to end on a synthetic corpus: pretrain k=1, k=16/Mn and its control, probe, report
+	$(MAKE) --no-print-directory -j2 ablation PROFILE=smoke FINETUNE=no PROBE=yes \
+		ROWS="movie_k1 movie_k16_Mn movie_k16_Mn_masked" \
 		RESULTS=$(DEMO)/results RUNS=$(DEMO)/runs SMOKE_DATA=$(DEMO)/data REPORT=$(DEMO)/report
 	@echo
 	@echo "Demo finished. Where everything is:"
 	@echo "  synthetic corpus + downstream sets   $(DEMO)/data/movie  $(DEMO)/data/downstream"
 	@echo "  runs (config, CSV log, W&B offline, checkpoints)   $(DEMO)/runs/<run name>/version_N"
-	@echo "  results per row (loss curve, fine-tune metrics)    $(DEMO)/results/<row>/"
-	@echo "  Table 1 and Figure 1                 $(DEMO)/report/table1.md  $(DEMO)/report/figure1.png"
+	@echo "  results per row (loss curve, probe results)        $(DEMO)/results/<row>/"
+	@echo "  Table 1, probe table + verdicts, Figure 1   $(DEMO)/report/table1.md  probe.csv  figure1.png"
 	@echo "  sync W&B later: .venv/bin/wandb sync $(DEMO)/runs/*/version_*/wandb/offline-run-*"
 
 bench: $(STAMP) ## decoding throughput on a generated 10-minute 720p title (grouped vs per-clip vs sequential)

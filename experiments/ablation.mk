@@ -1,5 +1,6 @@
 # The Table 1 sweep as a make dependency graph (included by the top-level Makefile).
 #   make ablation [PROFILE=paper|smoke] [ROWS="movie_k1 movie_k16_Mn"] [SPLITS="1 2 3"] [ESC_FOLD=1] [-j N]
+#                 [FINETUNE=yes|no] [PROBE=yes|no]
 # Finished steps are files under $(RESULTS): make skips them; an interrupted pretraining resumes from its
 # last checkpoint under $(RUNS); -j N runs independent rows and fine-tunes in parallel. Every step reads the
 # row configs from $(EXPERIMENTS) (default: experiments, passed as --experiments).
@@ -11,6 +12,10 @@ ROWS ?= $(ALL_ROWS)
 SPLITS ?= 1
 SEEDS ?= 0 1 2
 ESC_FOLD ?= 1
+# The frozen-feature probe (linear + k-NN, tvssl probe) of every row and of random init; fine-tuning as the paper.
+PROBE ?= $(if $(filter smoke,$(PROFILE)),yes,no)
+FINETUNE ?= yes
+TASK_NAMES := hmdb51 esc50 ucf101
 RESULTS ?= results
 RUNS ?= runs
 REPORT ?= $(RESULTS)/report
@@ -39,6 +44,9 @@ ifeq ($(PROFILE),smoke)
 SMOKE_TITLES ?= 68
 SMOKE_TV_SHOWS ?= 26
 SMOKE_MINUTES ?= 1.5
+# Downstream sets for the probe: 10 classes, 36 clips each (UCF101 120 / HMDB51 ~100 / ESC-50 72 test files).
+SMOKE_CLASSES ?= 10
+SMOKE_CLIPS ?= 36
 # what a step needs besides the package: the synthetic data of its section
 SMOKE_NEEDS = $(SMOKE_DATA)/$(1)/.tvssl-synth.json
 $(SMOKE_DATA)/movie/.tvssl-synth.json: | $(STAMP)
@@ -46,7 +54,8 @@ $(SMOKE_DATA)/movie/.tvssl-synth.json: | $(STAMP)
 $(SMOKE_DATA)/tv/.tvssl-synth.json: | $(STAMP)
 	$(TVSSL) synth $(SMOKE_DATA)/tv --kind tv --titles $(SMOKE_TV_SHOWS) --episodes 3 --minutes $(SMOKE_MINUTES) --workers 2
 $(SMOKE_DATA)/downstream/.tvssl-synth.json: | $(STAMP)
-	$(TVSSL) synth $(SMOKE_DATA)/downstream --kind downstream
+	$(TVSSL) synth $(SMOKE_DATA)/downstream --kind downstream --classes $(SMOKE_CLASSES) --clips $(SMOKE_CLIPS) \
+		--width 96 --height 72
 else ifeq ($(PROFILE),paper)
 ifneq ($(filter ablation,$(MAKECMDGOALS)),)
 PAPER_ENV := $(if $(filter movie_%,$(ROWS)),MOVIE_ROOT) $(if $(filter tv_%,$(ROWS)),TV_ROOT) UCF101_ROOT HMDB51_ROOT ESC50_ROOT
@@ -67,12 +76,25 @@ $(RESULTS)/$(1)/$(FINETUNED.hmdb51.$(s)): $(RESULTS)/$(1)/$(PRETRAINED) | $(call
 $(foreach n,$(SEEDS),
 $(RESULTS)/$(1)/$(FINETUNED.esc50.$(n)): $(RESULTS)/$(1)/$(PRETRAINED) | $(call SMOKE_NEEDS,downstream)
 	$(LAUNCH) $(TVSSL) ablation finetune $(1) esc50 --fold $(ESC_FOLD) --seed $(n) $(STEP_ARGS) $(STEP_EXTRA))
+$(foreach t,$(TASK_NAMES),
+$(RESULTS)/$(1)/$(PROBED.$(t)): $(RESULTS)/$(1)/$(PRETRAINED) | $(call SMOKE_NEEDS,downstream)
+	$(TVSSL) ablation probe $(1) $(t) --fold $(ESC_FOLD) $(STEP_ARGS))
 endef
 $(foreach r,$(ROWS),$(eval $(call ROW_RULES,$(r))))
 
-ABLATION_TARGETS := $(foreach r,$(ROWS),\
+# random_init: the probe's baseline, the same encoders never trained (no pretraining step).
+define RANDOM_INIT_RULE
+$(RESULTS)/random_init/$(PROBED.$(1)): | $(STAMP) $(call SMOKE_NEEDS,downstream)
+	$(TVSSL) ablation probe random_init $(1) --fold $(ESC_FOLD) $(STEP_ARGS)
+endef
+$(foreach t,$(TASK_NAMES),$(eval $(call RANDOM_INIT_RULE,$(t))))
+
+FINETUNE_TARGETS := $(foreach r,$(ROWS),\
 	$(foreach s,$(SPLITS),$(RESULTS)/$(r)/$(FINETUNED.ucf101.$(s)) $(RESULTS)/$(r)/$(FINETUNED.hmdb51.$(s))) \
 	$(foreach n,$(SEEDS),$(RESULTS)/$(r)/$(FINETUNED.esc50.$(n))))
+PROBE_TARGETS := $(foreach r,$(ROWS) random_init,$(foreach t,$(TASK_NAMES),$(RESULTS)/$(r)/$(PROBED.$(t))))
+ABLATION_TARGETS := $(if $(filter yes,$(FINETUNE)),$(FINETUNE_TARGETS)) $(if $(filter yes,$(PROBE)),$(PROBE_TARGETS)) \
+	$(if $(filter no,$(FINETUNE)),$(foreach r,$(ROWS),$(RESULTS)/$(r)/$(PRETRAINED)))
 
 .PHONY: ablation ablation-report
 ablation: $(ABLATION_TARGETS) ## sweep Table 1: PROFILE=paper|smoke ROWS="..." SPLITS="1 2 3" (-j N in parallel)

@@ -41,7 +41,7 @@ def test_the_graph_runs_only_what_is_not_finished(tmp_path: Path) -> None:
     smoke = tmp_path / "smoke"
     for part in ("movie", "downstream"):
         touch(smoke / part / ".tvssl-synth.json")
-    args = ("PROFILE=smoke", "ROWS=movie_k1 movie_k16_Mn", f"SMOKE_DATA={smoke}", "SPLITS=1 2")
+    args = ("PROFILE=smoke", "PROBE=no", "ROWS=movie_k1 movie_k16_Mn", f"SMOKE_DATA={smoke}", "SPLITS=1 2")
     planned = make_dry_run(tmp_path, *args).stdout.splitlines()
     steps = [
         line.split("ablation ", 1)[1].split(" --profile")[0] for line in planned if "tvssl ablation" in line
@@ -133,6 +133,7 @@ def test_make_names_its_targets_with_the_python_names(tmp_path: Path) -> None:
         touch(row / name)
     args = (
         "PROFILE=smoke",
+        "PROBE=no",
         "ROWS=movie_k4_w4",
         f"SMOKE_DATA={smoke}",
         "SPLITS=1 3",
@@ -184,3 +185,21 @@ def test_a_paper_root_that_is_not_a_folder_is_a_user_error(
     )
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "MOVIE_ROOT" in err[0] and "not an existing folder" in err[0], err
+
+
+def test_the_probe_graph_probes_every_row_and_random_init_once(tmp_path: Path) -> None:
+    """PROFILE=smoke probes by default; FINETUNE=no (the demo) plans pretraining and probes only."""
+    smoke = tmp_path / "smoke"
+    for part in ("movie", "downstream"):
+        touch(smoke / part / ".tvssl-synth.json")
+    args = ("PROFILE=smoke", "FINETUNE=no", "ROWS=movie_k1 movie_k16_Mn_masked", f"SMOKE_DATA={smoke}")
+    planned = make_dry_run(tmp_path, *args)
+    assert planned.returncode == 0, planned.stderr
+    steps = [
+        line.split("ablation ", 1)[1].split(" --fold")[0].split(" --profile")[0]
+        for line in planned.stdout.splitlines()
+        if "tvssl ablation" in line
+    ]
+    rows = ("movie_k1", "movie_k16_Mn_masked")
+    probes = [f"probe {r} {t}" for r in (*rows, "random_init") for t in ("hmdb51", "esc50", "ucf101")]
+    assert sorted(steps) == sorted([f"pretrain {r}" for r in rows] + probes)

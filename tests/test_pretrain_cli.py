@@ -17,7 +17,7 @@ from tests.overrides import tiny_overrides
 from tests.recording import read_records
 from tvssl.cli import RUN_DIR_ENV, main
 from tvssl.configs import expand_config_args, resolved_settings
-from tvssl.rows import ROWS
+from tvssl.rows import EXTRA_ROWS, ROWS
 
 REPO = Path(__file__).resolve().parents[1]
 EXPERIMENTS = REPO / "experiments"
@@ -30,8 +30,8 @@ def _fresh_run_dir_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_every_table1_row_has_one_config_with_its_k_and_w() -> None:
     files = {p.stem for p in EXPERIMENTS.glob("*.yaml")}
-    assert files == {row.name for row in ROWS}
-    for row in ROWS:
+    assert files == {row.name for row in (*ROWS, *EXTRA_ROWS)}
+    for row in (*ROWS, *EXTRA_ROWS):
         path = EXPERIMENTS / f"{row.name}.yaml"
         settings = resolved_settings(path)
         data = settings["data"]["init_args"]
@@ -42,8 +42,10 @@ def test_every_table1_row_has_one_config_with_its_k_and_w() -> None:
         assert settings["run"]["name"] == row.name and settings["run"]["group"] == row.dataset
         assert data["batch_size"] == 512 and settings["trainer"]["max_epochs"] == 10
         assert settings["model"]["init_args"]["lr_peak"] == 2.0e-3
-        header = path.read_text().splitlines()[:2]
-        assert header[0].startswith("# Table 1") and f"experiments/{row.name}.yaml" in header[1]
+        assert settings["model"]["init_args"].get("mask_same_title_negatives", False) == row.masked
+        header = path.read_text().splitlines()[:3]
+        assert header[0].startswith("# Control row" if row.masked else "# Table 1")
+        assert any(f"experiments/{row.name}.yaml" in line for line in header[1:])
 
 
 def test_config_bases_expand_in_order(tmp_path: Path) -> None:
@@ -69,7 +71,7 @@ def test_print_config_shows_the_resolved_row(capsys: pytest.CaptureFixture[str])
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("row", ROWS, ids=[r.name for r in ROWS])
+@pytest.mark.parametrize("row", (*ROWS, *EXTRA_ROWS), ids=[r.name for r in (*ROWS, *EXTRA_ROWS)])
 def test_every_row_runs_with_fast_dev_run(row, movie_corpus: Path, tv_corpus: Path, tmp_path: Path) -> None:
     root = movie_corpus if row.dataset == "movie" else tv_corpus
     args = [
@@ -221,7 +223,18 @@ def test_help_lists_every_verb_with_one_line(argv: list[str], capsys: pytest.Cap
 
     assert main(argv) == 0
     out = capsys.readouterr().out
-    expected = ("fit", "validate", "test", "index", "synth", "prepare", "report", "bench", "ablation")
+    expected = (
+        "fit",
+        "validate",
+        "test",
+        "index",
+        "synth",
+        "prepare",
+        "report",
+        "probe",
+        "bench",
+        "ablation",
+    )
     assert tuple(VERBS) == expected
     for name, verb in VERBS.items():
         (line,) = [line for line in out.splitlines() if line.split()[:1] == [name]]

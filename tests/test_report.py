@@ -182,7 +182,7 @@ def test_figures_are_pngs_and_other_files_are_left_alone(results: Path, tmp_path
     assert (out / "figure1.png").stat().st_size > 20_000
     assert png_size(out / "figure1_tv.png")[0] >= 800
     assert set(report.written) == {
-        out / n for n in ("table1.md", "table1.csv", "figure1.png", "figure1_tv.png")
+        out / n for n in ("table1.md", "table1.csv", "figure1.png", "figure1_tv.png", "probe.csv")
     }
     assert (out / "notes.txt").read_text() == "mine"
 

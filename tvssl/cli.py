@@ -49,6 +49,9 @@ VERBS: dict[str, Verb] = {
         "tvssl.commands.prepare", "transcode a corpus into a copy that is cheap to read at random"
     ),
     "report": Verb("tvssl.commands.report", "Table 1 and Figure 1 from a results tree, beside the paper's"),
+    "probe": Verb(
+        "tvssl.commands.probe", "linear probe and k-NN on frozen encoder features of a downstream set"
+    ),
     "bench": Verb("tvssl.commands.bench", "measure decoding and DataLoader throughput"),
     "ablation": Verb("tvssl.commands.ablation", "one step of the Table 1 sweep that `make ablation` chains"),
 }

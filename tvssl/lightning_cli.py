@@ -180,3 +180,24 @@ def _cli() -> None:
         save_config_callback=ConfigToWandb,
         parser_kwargs={"default_env": False},
     )
+
+
+def instantiate(argv: Sequence[str]) -> tuple[pl.LightningModule, pl.LightningDataModule]:
+    """The model and datamodule that ``tvssl fit`` would build from ``argv`` (configs and overrides), unrun.
+
+    For tools that must measure or evaluate exactly what training uses (the probe), without a run directory:
+    the same parser, config bases, seeding and checks as ``fit``, with ``trainer.logger`` off.
+    """
+    with config_checks():
+        args = [*expand_config_args(list(argv)), "--trainer.logger=false"]
+    cli = TVSSLCLI(
+        pl.LightningModule,
+        pl.LightningDataModule,
+        subclass_mode_model=True,
+        subclass_mode_data=True,
+        save_config_callback=None,
+        parser_kwargs={"default_env": False},
+        run=False,
+        args=args,
+    )
+    return cli.model, cli.datamodule

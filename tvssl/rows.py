@@ -2,6 +2,8 @@
 
 Configs, result directories, the report and the paper's reference numbers all key on `Row.name`, so the naming
 rule lives here once: `movie_k1` (baseline, w unused), `movie_k16_Mn` (window = whole title), `tv_k8_w128`.
+Beside the paper's rows there is one control, `movie_k16_Mn_masked`: the batches of k = 16 / Mn with the
+same-title negatives removed from the softmax, which shows whether k > 1 helps *because* of those negatives.
 """
 
 from __future__ import annotations
@@ -17,7 +19,11 @@ WHOLE_TITLE = "Mn"
 UNUSED_W = "–"
 REFERENCE_COLUMNS = ("hmdb51", "esc50_mean", "esc50_stderr", "ucf101")
 
-_NAME = re.compile(r"(?P<dataset>[a-z]+)_k(?P<k>[0-9]+)(?:_(?P<w>Mn|w[0-9]+))?")
+MASKED = "_masked"
+RANDOM_INIT = "random_init"
+"""The baseline without pretraining: not a sampling policy, so not a Row; the probe and the report name it so."""
+
+_NAME = re.compile(r"(?P<dataset>[a-z]+)_k(?P<k>[0-9]+)(?:_(?P<w>Mn|w[0-9]+))?(?P<masked>_masked)?")
 
 
 @dataclass(frozen=True)
@@ -30,12 +36,16 @@ class Row:
     dataset: str
     k: int
     w: int | None
+    masked: bool = False
+    """Same-title negatives removed from the softmax (the control row); only meaningful for k > 1."""
 
     def __post_init__(self) -> None:
         if self.dataset not in DATASETS:
             raise ValueError(f"Row dataset must be one of {DATASETS}, got {self.dataset!r}")
         if isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 1:
             raise ValueError(f"Row k must be an integer >= 1, got {self.k!r}")
+        if self.masked and self.k == 1:
+            raise ValueError("a masked row needs k > 1: with k = 1 no negative shares the anchor's title")
         if self.w is None:
             return
         if isinstance(self.w, bool) or not isinstance(self.w, int):
@@ -52,7 +62,7 @@ class Row:
         if self.k == 1:
             return f"{self.dataset}_k1"
         suffix = WHOLE_TITLE if self.w is None else f"w{self.w}"
-        return f"{self.dataset}_k{self.k}_{suffix}"
+        return f"{self.dataset}_k{self.k}_{suffix}" + (MASKED if self.masked else "")
 
     @property
     def w_label(self) -> str:
@@ -74,7 +84,9 @@ class Row:
         if k > 1 and w_text is None:
             raise ValueError(f"row name {name!r} has k={k} but no window: add _Mn or _w<slots>")
         w = None if w_text in (None, WHOLE_TITLE) else int(w_text[1:])
-        row = cls(match["dataset"], k, w)
+        if match["masked"] and k == 1:
+            raise ValueError(f"row name {name!r}: a masked row needs k > 1")
+        row = cls(match["dataset"], k, w, masked=bool(match["masked"]))
         if row.name != name:
             raise ValueError(f"row name {name!r} is not canonical: write it as {row.name!r}")
         return row
@@ -118,7 +130,10 @@ ROWS: tuple[Row, ...] = _rows(
     ),
 ) + _rows("tv", ((1, None), (8, None), (16, None), (8, 64), (8, 128), (16, 256)))
 
-ROWS_BY_NAME: dict[str, Row] = {row.name: row for row in ROWS}
+EXTRA_ROWS: tuple[Row, ...] = (Row("movie", 16, None, masked=True),)
+"""Rows beside the paper's: the report marks them as ours and has no reference numbers for them."""
+
+ROWS_BY_NAME: dict[str, Row] = {row.name: row for row in (*ROWS, *EXTRA_ROWS)}
 
 
 def load_reference() -> dict[str, dict[str, float]]:

@@ -4,6 +4,8 @@
     RESULTS/<row>/pretrain/metrics.csv         the loss curve
     RESULTS/<row>/<task>_split<s>/metrics.json fine-tuning result on HMDB51 or UCF101, e.g. ucf101_split1
     RESULTS/<row>/esc50_fold<f>_seed<n>/...    fine-tuning result on ESC-50, e.g. esc50_fold1_seed2
+    RESULTS/<row>/probe_<task>/probe.json      frozen-feature probe (linear + k-NN) on split 1 / the test fold
+    RESULTS/random_init/probe_<task>/...       the same probe on randomly initialised encoders (the baseline)
 
 make builds these paths before ``.venv`` may exist (its targets are the files), so this module imports
 nothing but the standard library and runs as ``python -m tvssl.run_names`` straight from the source tree;
@@ -29,6 +31,8 @@ PRETRAIN = "pretrain"
 CHECKPOINT = "last.ckpt"
 LOSS_LOG = "metrics.csv"
 FINETUNE_RESULT = "metrics.json"
+PROBE_RESULT = "probe.json"
+PROBE_RUN = "probe_{task}"
 
 SPLIT_RUN = "{task}_split{split}"
 SEED_RUN = SEED_TASK + "_fold{fold}_seed{seed}"
@@ -105,10 +109,24 @@ def parse_run_name(name: str) -> FinetuneRun | None:
     return None
 
 
+def probe_run_name(task: str) -> str:
+    """``probe_ucf101``: the frozen-feature probe of a row on one task."""
+    if task not in TASKS:
+        raise ValueError(f"{task!r} is not a task ({', '.join(TASKS)})")
+    return PROBE_RUN.format(task=task)
+
+
+def parse_probe_name(name: str) -> str | None:
+    """The task of a probe folder name, or None."""
+    prefix = PROBE_RUN.split("{", 1)[0]
+    task = name[len(prefix) :] if name.startswith(prefix) else ""
+    return task if task in TASKS else None
+
+
 def run_name_patterns() -> list[str]:
     """The folder names a row may hold, for messages: pretrain, hmdb51_split<s>, ..., esc50_fold<f>_seed<n>."""
     splits = [SPLIT_RUN.format(task=task, split="<s>") for task in SPLIT_TASKS]
-    return [PRETRAIN, *splits, SEED_RUN.format(fold="<f>", seed="<n>")]
+    return [PRETRAIN, *splits, SEED_RUN.format(fold="<f>", seed="<n>"), PROBE_RUN.format(task="<task>")]
 
 
 def runs_dir_name(row: str, run: str) -> str:
@@ -129,6 +147,7 @@ def make_assignments(splits: Sequence[int], seeds: Sequence[int], fold: int) -> 
             for task in SPLIT_TASKS
         ]
     words += [f"FINETUNED.{SEED_TASK}.{seed}={seed_run_name(fold, seed)}/{FINETUNE_RESULT}" for seed in seeds]
+    words += [f"PROBED.{task}={probe_run_name(task)}/{PROBE_RESULT}" for task in TASKS]
     return words
 
 

@@ -8,6 +8,7 @@ command it prints, and publishes its result under RESULTS only when it finished 
     RESULTS/<row>/pretrain/last.ckpt      final pretraining checkpoint (link into the run directory)
     RESULTS/<row>/pretrain/metrics.csv    the loss curve, merged over resumed attempts
     RESULTS/<row>/<task>/metrics.json     fine-tuning result, e.g. ucf101_split1, esc50_fold1_seed2
+    RESULTS/<row>/probe_<task>/probe.json frozen-feature probe (also for the row random_init: no pretraining)
 
 A pretraining that was interrupted resumes from the newest ``last.ckpt`` of its earlier attempts.
 """
@@ -24,15 +25,17 @@ from pathlib import Path
 
 from data_modules.roots import RootError, resolve_root
 from tvssl.errors import UserError
-from tvssl.rows import Row
+from tvssl.rows import RANDOM_INIT, Row
 from tvssl.run_dirs import RUN_DIR_ENV, claim_run_dir, discard_if_unused
 from tvssl.run_names import (
     CHECKPOINT,
     FINETUNE_RESULT,
     LOSS_LOG,
     PRETRAIN,
+    PROBE_RESULT,
     finetune_run_name,
     partition_key,
+    probe_run_name,
     runs_dir_name,
 )
 
@@ -222,3 +225,39 @@ def finetune(sweep: Sweep, row: Row, task: str, partition: int, seed: int) -> in
     if code == 0 and launched_rank() == 0 and not result.is_file():
         return _failed(f"fine-tuning finished without writing {result}")
     return code
+
+
+def probe(sweep: Sweep, row: str, task: str, partition: int) -> int:
+    """Probe the frozen encoder of ``row`` (or of random init, ``row`` = random_init) on ``task``.
+
+    The model and data come from the task's fine-tuning configs, so the probe sees the clips fine-tuning
+    would; random init takes its architecture from the profile's ``random-init.yaml`` when there is one (the
+    smoke profile's tiny encoders), else the paper's defaults.
+    """
+    result = sweep.results / row / probe_run_name(task) / PROBE_RESULT
+    if result.exists():
+        print(f"tvssl ablation: {result} exists, nothing to do")
+        return 0
+    what = f"tvssl ablation probe {row} {task} (PROFILE=paper)"
+    root = sweep.data_root(TASK_ENV[task], sweep.smoke_data / "downstream" / task, what)
+    args = [
+        "--config",
+        str(sweep.experiments_dir() / "finetune" / f"{task}.yaml"),
+        *sweep.profile_configs(f"finetune-{TASK_MODALITY[task]}"),
+    ]
+    if row == RANDOM_INIT:
+        random_init = sweep.experiments_dir() / sweep.profile / "random-init.yaml"
+        args += ["--config", str(random_init)] if sweep.profile != "paper" and random_init.is_file() else []
+    else:
+        checkpoint = sweep.results / row / PRETRAIN / CHECKPOINT
+        if not checkpoint.exists():
+            raise UserError(f"{checkpoint} is missing; pretrain {row} first")
+        args += ["--model.init_args.pretrained", str(checkpoint.resolve())]
+    args += ["--data.init_args.root", root, f"--data.init_args.{partition_key(task)}", str(partition)]
+    result.parent.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "tvssl.cli", "probe", "--out", str(result), *args]
+    print("+ tvssl " + " ".join(command[3:]), flush=True)
+    code = subprocess.run(command).returncode
+    if code != 0:
+        return _failed(f"`tvssl probe` failed ({code})", code)
+    return 0

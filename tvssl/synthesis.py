@@ -129,7 +129,7 @@ def _generate(request: SynthRequest, on_written: Callable[[Path], None]) -> list
     elif kind == "esc50":
         paths = synthetic.synthesize_esc50(out, **common)
     else:
-        sets = synthetic.synthesize_downstream(out, seed=r.seed, classes=r.classes)
+        sets = synthetic.synthesize_downstream(out, seed=r.seed, classes=r.classes, clips=r.clips)
         paths = [p for group in sets.values() for p in group]
     return paths
 

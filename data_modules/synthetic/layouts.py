@@ -219,11 +219,24 @@ def split_files(kind: str, root: str | os.PathLike, classes: int = 5) -> list[Pa
     raise ValueError(f"kind must be 'ucf101', 'hmdb51' or 'esc50', got {kind!r}")
 
 
-def synthesize_downstream(root: str | os.PathLike, seed: int = 0, classes: int = 5) -> dict[str, list[Path]]:
-    """All three downstream sets, under ``root/ucf101``, ``root/hmdb51`` and ``root/esc50``."""
+def synthesize_downstream(
+    root: str | os.PathLike, seed: int = 0, classes: int = 5, clips: int | None = None
+) -> dict[str, list[Path]]:
+    """All three downstream sets, under ``root/ucf101``, ``root/hmdb51`` and ``root/esc50``.
+
+    ``clips`` (per class) sizes all three alike: HMDB51 and ESC-50 get that many clips per class, UCF101 that
+    many in groups of two (at least six groups, a multiple of three so the three splits test on equal blocks).
+    None keeps each set's small default.
+    """
     root = Path(root)
+    if clips is None:
+        ucf: dict[str, int] = {}
+        per_class: dict[str, int] = {}
+    else:
+        ucf = {"groups": max(6, clips // 2 // 3 * 3), "clips_per_group": 2}
+        per_class = {"clips_per_class": clips}
     return {
-        "ucf101": synthesize_ucf101(root / "ucf101", classes=classes, seed=seed),
-        "hmdb51": synthesize_hmdb51(root / "hmdb51", classes=classes, seed=seed),
-        "esc50": synthesize_esc50(root / "esc50", classes=classes, seed=seed),
+        "ucf101": synthesize_ucf101(root / "ucf101", classes=classes, seed=seed, **ucf),
+        "hmdb51": synthesize_hmdb51(root / "hmdb51", classes=classes, seed=seed, **per_class),
+        "esc50": synthesize_esc50(root / "esc50", classes=classes, seed=seed, **per_class),
     }

@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tvssl.errors import UserError, reports_user_errors
-from tvssl.rows import ROWS_BY_NAME
+from tvssl.rows import RANDOM_INIT, ROWS_BY_NAME
 from tvssl.run_names import SEED_TASK, TASKS
-from tvssl.sweep import EXPERIMENTS_ENV, Sweep, finetune, pretrain
+from tvssl.sweep import EXPERIMENTS_ENV, Sweep, finetune, pretrain, probe
 
 
 def parser() -> argparse.ArgumentParser:
@@ -24,10 +24,12 @@ def parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="step", required=True)
     sub.add_parser("rows", help="print the Table 1 row names")
-    for step in ("pretrain", "finetune"):
+    for step in ("pretrain", "finetune", "probe"):
         s = sub.add_parser(step)
-        s.add_argument("row", help="Table 1 row, e.g. movie_k16_Mn")
-        if step == "finetune":
+        s.add_argument(
+            "row", help=f"Table 1 row, e.g. movie_k16_Mn ({RANDOM_INIT} for probe: no pretraining)"
+        )
+        if step in ("finetune", "probe"):
             s.add_argument("task", choices=TASKS)
             s.add_argument("--split", type=int, default=1)
             s.add_argument("--fold", type=int, default=1)
@@ -54,9 +56,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if opts.step == "rows":
         print(" ".join(ROWS_BY_NAME))
         return 0
-    if opts.row not in ROWS_BY_NAME:
-        raise UserError(f"unknown row {opts.row!r}; rows: {' '.join(ROWS_BY_NAME)}")
-    row = ROWS_BY_NAME[opts.row]
+    known = [*ROWS_BY_NAME, RANDOM_INIT] if opts.step == "probe" else list(ROWS_BY_NAME)
+    if opts.row not in known:
+        raise UserError(f"unknown row {opts.row!r}; rows: {' '.join(known)}")
     sweep = Sweep(
         experiments=opts.experiments,
         profile=opts.profile,
@@ -66,7 +68,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         wandb=opts.wandb,
         fit_args=tuple(argv[split + 1 :]),
     )
+    partition = opts.fold if getattr(opts, "task", None) == SEED_TASK else getattr(opts, "split", 1)
+    if opts.step == "probe":
+        return probe(sweep, opts.row, opts.task, partition)
+    row = ROWS_BY_NAME[opts.row]
     if opts.step == "pretrain":
         return pretrain(sweep, row)
-    partition = opts.fold if opts.task == SEED_TASK else opts.split
     return finetune(sweep, row, opts.task, partition, opts.seed)

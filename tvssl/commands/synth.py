@@ -39,7 +39,10 @@ def _parser() -> argparse.ArgumentParser:
         "--classes", type=int, default=5, help="downstream classes, from the event vocabulary (default: 5)"
     )
     p.add_argument(
-        "--clips", type=int, default=None, help="clips per class (hmdb51, esc50) or per group (ucf101)"
+        "--clips",
+        type=int,
+        default=None,
+        help="clips per class (hmdb51, esc50, downstream) or per group (ucf101)",
     )
     p.add_argument("--workers", type=int, default=1, help="titles encoded in parallel processes (default: 1)")
     p.add_argument(

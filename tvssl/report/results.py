@@ -15,12 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
-from tvssl.rows import ROWS_BY_NAME, Row
+from tvssl.rows import RANDOM_INIT, ROWS_BY_NAME, Row
 from tvssl.run_names import (
     FINETUNE_RESULT,
     LOSS_LOG,
     PRETRAIN,
     SPLIT_TASKS,
+    parse_probe_name,
     parse_run_name,
     run_name_patterns,
 )
@@ -110,6 +111,8 @@ def collect_results(results_dir: Path, ignore: Iterable[Path] = ()) -> Results:
     for entry in sorted(results_dir.iterdir()):
         if not entry.is_dir() or entry.name.startswith(".") or entry.resolve() in ignored:
             continue
+        if entry.name == RANDOM_INIT:
+            continue  # the probe's baseline: read by report.probes
         row = ROWS_BY_NAME.get(entry.name)
         if row is None:
             results.warnings.append(
@@ -128,6 +131,8 @@ def _collect_row(row: Row, row_dir: Path, warnings: list[str]) -> RowResults:
         if not entry.is_dir() or entry.name.startswith("."):
             continue
         run = parse_run_name(entry.name)
+        if parse_probe_name(entry.name) is not None:
+            continue  # read by report.probes
         if entry.name == PRETRAIN:
             found.loss = _collect_loss(entry / LOSS_LOG, warnings)
         elif run is not None:

@@ -1,4 +1,4 @@
-"""`tvssl report`'s output folder: table1.md, table1.csv, figure1.png and, when TV curves exist, figure1_tv.png.
+"""`tvssl report`'s output folder: table1.md, table1.csv, figure1.png, probe.csv and, for TV, figure1_tv.png.
 
 Only these derived files are touched; anything else in the folder is the user's and is left alone.
 """
@@ -10,6 +10,7 @@ from pathlib import Path
 
 from tvssl.errors import UserError
 from tvssl.report.figure import figure1_panels, figure1_tv_panels, plot_loss_figure
+from tvssl.report.probes import PROBE_CSV, collect_probes, render_probe_csv, render_probe_markdown, verdicts
 from tvssl.report.results import collect_results
 from tvssl.report.stats import build_table
 from tvssl.report.table import render_csv, render_markdown
@@ -25,6 +26,7 @@ FIGURE_TV = "figure1_tv.png"
 @dataclass(frozen=True)
 class Report:
     markdown: str
+    verdicts: list[str]
     written: list[Path]
     removed: list[Path]
     warnings: list[str]
@@ -42,18 +44,27 @@ def write_report(results_dir: Path, out_dir: Path, smooth: float = 0.9) -> Repor
     if not results_dir.is_dir():
         raise FileNotFoundError(f"results directory {results_dir} does not exist or is not a directory")
     results = collect_results(results_dir, ignore=[out_dir])
-    if not results.rows:
+    probes, probe_warnings = collect_probes(results_dir, results)
+    results.warnings.extend(probe_warnings)
+    if not results.rows and not probes:
         example = f"movie_k16_Mn/{split_run_name('ucf101', 1)}/{FINETUNE_RESULT}"
         raise UserError(
             f"no results found under {results_dir} (expected <row>/{PRETRAIN}/{LOSS_LOG} or "
             f"<row>/<task>/{FINETUNE_RESULT}, e.g. {example}); nothing written"
         )
     table = build_table(results, load_reference())
+    claims = verdicts(probes)
     markdown = render_markdown(table)
+    probe_md = render_probe_markdown(probes)
+    if probe_md:
+        markdown += "\n" + probe_md + "".join(f"\n- {claim}" for claim in claims) + ("\n" if claims else "")
     out_dir.mkdir(parents=True, exist_ok=True)
     written, removed = [out_dir / TABLE_MD, out_dir / TABLE_CSV, out_dir / FIGURE], []
     written[0].write_text(markdown, encoding="utf-8")
     written[1].write_text(render_csv(table), encoding="utf-8")
+    if probes:
+        written.append(out_dir / PROBE_CSV)
+        written[-1].write_text(render_probe_csv(probes), encoding="utf-8")
     plot_loss_figure(results, figure1_panels(), written[2], smooth, "Self-supervised training loss, Movie")
     tv_curves = any(r.row.dataset == "tv" and r.loss is not None for r in results.rows.values())
     tv_figure = out_dir / FIGURE_TV
@@ -63,4 +74,4 @@ def write_report(results_dir: Path, out_dir: Path, smooth: float = 0.9) -> Repor
     elif tv_figure.is_file():
         tv_figure.unlink()
         removed.append(tv_figure)
-    return Report(markdown, written, removed, results.warnings)
+    return Report(markdown, claims, written, removed, results.warnings)

@@ -1,0 +1,123 @@
+"""probe.csv, the probe table and the verdicts, on fake results trees; the control row and its masking."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.overrides import tiny_overrides
+from tvssl.report import write_report
+from tvssl.report.probes import PROBE_COLUMNS
+from tvssl.rows import ROWS_BY_NAME, Row
+
+EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+
+
+def write_probe(results: Path, row: str, task: str, top1: float, n: int = 100) -> None:
+    se = 100 * math.sqrt(top1 / 100 * (1 - top1 / 100) / n)
+    out = results / row / f"probe_{task}" / "probe.json"
+    out.parent.mkdir(parents=True)
+    out.write_text(
+        json.dumps({"probe_top1": top1, "probe_se": se, "knn_top1": top1 - 1, "knn_se": se, "n": n})
+    )
+
+
+def tree(tmp_path: Path, values: dict[str, tuple[float, float, float]]) -> Path:
+    results = tmp_path / "results"
+    for row, per_task in values.items():
+        for task, top1 in zip(("hmdb51", "esc50", "ucf101"), per_task):
+            write_probe(results, row, task, top1)
+    return results
+
+
+def test_probe_csv_has_one_row_per_row_task_metric(tmp_path: Path) -> None:
+    results = tree(
+        tmp_path, {"random_init": (20, 20, 20), "movie_k1": (40, 45, 50), "movie_k16_Mn_masked": (41, 46, 52)}
+    )
+    report = write_report(results, tmp_path / "report")
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "report" / "probe.csv").read_text())))
+    assert tuple(rows[0]) == PROBE_COLUMNS
+    assert len(rows) == 3 * 3 * 2
+    k1 = {(r["task"], r["metric"]): r for r in rows if r["row"] == "movie_k1"}
+    assert float(k1["esc50", "probe_top1"]["mean"]) == 45.0 and k1["esc50", "probe_top1"]["n"] == "100"
+    assert float(k1["esc50", "probe_top1"]["se"]) == pytest.approx(
+        100 * math.sqrt(0.45 * 0.55 / 100), abs=1e-4
+    )
+    assert (k1["ucf101", "knn_top1"]["k"], k1["ucf101", "knn_top1"]["w"]) == ("1", "–")
+    masked = next(r for r in rows if r["row"] == "movie_k16_Mn_masked")
+    assert (masked["k"], masked["w"]) == ("16", "Mn")
+    baseline = next(r for r in rows if r["row"] == "random_init")
+    assert (baseline["k"], baseline["w"]) == ("", "")
+    assert (
+        "movie_k16_Mn_masked *(control)*" in report.markdown
+        and "random_init *(no pretraining)*" in report.markdown
+    )
+
+
+def test_verdicts_follow_the_two_standard_error_rule(tmp_path: Path) -> None:
+    # s.e. of a difference at n = 100 near 50 % is about 7 points: 2 s.e. is about 14.
+    held = tree(
+        tmp_path / "a",
+        {
+            "random_init": (10, 10, 10),
+            "movie_k1": (40, 40, 40),
+            "movie_k16_Mn": (70, 70, 45),
+            "movie_k16_Mn_masked": (45, 50, 45),
+        },
+    )
+    claims = write_report(held, tmp_path / "a" / "report").verdicts
+    assert claims[0].startswith("Pretraining helps") and "HELD (9 of 9" in claims[0]
+    assert "HELD (HMDB51, ESC-50)" in claims[1]
+    assert "HELD (2 of 2 tasks)" in claims[2]
+    failed = tree(
+        tmp_path / "b",
+        {
+            "random_init": (30, 10, 10),
+            "movie_k1": (40, 40, 40),
+            "movie_k16_Mn": (50, 70, 40),
+            "movie_k16_Mn_masked": (50, 68, 40),
+        },
+    )
+    claims = write_report(failed, tmp_path / "b" / "report").verdicts
+    assert "NOT HELD (8 of 9" in claims[0]  # 40 vs 30 on HMDB51 is within 2 s.e.
+    assert "NOT HELD (ESC-50)" in claims[1]
+    assert "NOT HELD (0 of 1 tasks)" in claims[2]
+
+
+def test_the_control_row_is_named_parsed_and_refused_for_k1() -> None:
+    row = Row.parse("movie_k16_Mn_masked")
+    assert (row.k, row.w, row.masked, row.name) == (16, None, True, "movie_k16_Mn_masked")
+    assert ROWS_BY_NAME["movie_k16_Mn_masked"] == row
+    with pytest.raises(ValueError, match="masked row needs k > 1"):
+        Row.parse("movie_k1_masked")
+
+
+def test_the_control_config_masks_the_same_title_negatives_it_counts(
+    movie_corpus: Path, tmp_path: Path
+) -> None:
+    """Same batches as k = 16 / Mn; the same-title share is still counted, but those logits leave the softmax."""
+    from tvssl.lightning_cli import instantiate
+
+    overrides = tiny_overrides(movie_corpus, tmp_path / "runs", 16)
+    masked, _ = instantiate(["--config", str(EXPERIMENTS / "movie_k16_Mn_masked.yaml"), *overrides])
+    plain, _ = instantiate(["--config", str(EXPERIMENTS / "movie_k16_Mn.yaml"), *overrides])
+    assert masked.loss.mask_same_title_negatives and not plain.loss.mask_same_title_negatives
+    g = torch.Generator().manual_seed(0)
+    v = torch.nn.functional.normalize(torch.randn(8, 4, generator=g), dim=1)
+    a = torch.nn.functional.normalize(torch.randn(8, 4, generator=g), dim=1)
+    titles = torch.tensor([0, 0, 0, 0, 1, 1, 1, 1])
+    got, unmasked = masked.loss(v, a, titles), plain.loss(v, a, titles)
+    assert got["same_title_negative_share"] == unmasked["same_title_negative_share"] == pytest.approx(3 / 7)
+    # Reference: with same-title negatives gone, each anchor competes only with the other title's 4 clips.
+    t = masked.loss.temperature
+    logits = v @ a.T / t
+    keep = (titles[:, None] != titles[None, :]) | torch.eye(8, dtype=torch.bool)
+    ref_v2a = torch.nn.functional.cross_entropy(logits.masked_fill(~keep, float("-inf")), torch.arange(8))
+    assert got["loss_v2a"] == pytest.approx(float(ref_v2a), abs=1e-6)
+    assert got["loss"] < unmasked["loss"]
