@@ -13,6 +13,14 @@ os.environ.setdefault("WANDB_SILENT", "true")
 os.environ.setdefault("WANDB_DISABLE_GIT", "true")
 
 
+@pytest.fixture(autouse=True)
+def _no_inherited_run_dir(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test starts outside a run: a run directory set by an earlier test (or the shell) never leaks in."""
+    from tvssl.run_dirs import RUN_DIR_ENV
+
+    monkeypatch.delenv(RUN_DIR_ENV, raising=False)
+
+
 @pytest.fixture(scope="session")
 def movie_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Six 40-second synthetic movies at 64x48 (80 slots of 0.5 s each: enough for k = 64)."""
