@@ -8,6 +8,7 @@ the run directory it made is removed again if nothing was written into it.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import warnings
@@ -182,22 +183,37 @@ def _cli() -> None:
     )
 
 
-def instantiate(argv: Sequence[str]) -> tuple[pl.LightningModule, pl.LightningDataModule]:
-    """The model and datamodule that ``tvssl fit`` would build from ``argv`` (configs and overrides), unrun.
+def unrun(argv: Sequence[str], cli_class: type[TVSSLCLI] = TVSSLCLI) -> TVSSLCLI:
+    """``tvssl fit``'s parser on ``argv`` (configs with bases, overrides), classes built, nothing run.
 
-    For tools that must measure or evaluate exactly what training uses (the probe), without a run directory:
-    the same parser, config bases, seeding and checks as ``fit``, with ``trainer.logger`` off.
+    For tools that must measure or evaluate exactly what training uses (the loader bench, the probe): the same
+    parser, config bases, seeding and checks as ``fit``, with ``trainer.logger`` off so no run directory is made.
     """
     with config_checks():
         args = [*expand_config_args(list(argv)), "--trainer.logger=false"]
-    cli = TVSSLCLI(
-        pl.LightningModule,
-        pl.LightningDataModule,
-        subclass_mode_model=True,
-        subclass_mode_data=True,
-        save_config_callback=None,
-        parser_kwargs={"default_env": False},
-        run=False,
-        args=args,
-    )
+    seed_log = logging.getLogger("lightning.fabric.utilities.seed")
+    level = seed_log.level
+    with warnings.catch_warnings():
+        # `args=` is how LightningCLI is run from Python; it warns because our own argv is not empty.
+        warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
+        # The config's seed is set as in training; a tool that parses once per measurement need not say so.
+        seed_log.setLevel(logging.WARNING)
+        try:
+            return cli_class(
+                pl.LightningModule,
+                pl.LightningDataModule,
+                subclass_mode_model=True,
+                subclass_mode_data=True,
+                save_config_callback=None,
+                parser_kwargs={"default_env": False},
+                run=False,
+                args=args,
+            )
+        finally:
+            seed_log.setLevel(level)
+
+
+def instantiate(argv: Sequence[str]) -> tuple[pl.LightningModule, pl.LightningDataModule]:
+    """The model and datamodule that ``tvssl fit`` would build from ``argv``, unrun (see ``unrun``)."""
+    cli = unrun(argv)
     return cli.model, cli.datamodule

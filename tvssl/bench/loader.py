@@ -10,13 +10,11 @@ the machine gives right now, the ceiling its speed-up is judged against.
 
 from __future__ import annotations
 
-import logging
 import math
 import multiprocessing
 import os
 import statistics
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,8 +24,7 @@ import lightning.pytorch as pl
 from lightning.pytorch.cli import LightningArgumentParser
 
 from tvssl.bench import echo, load_average
-from tvssl.configs import expand_config_args
-from tvssl.lightning_cli import TVSSLCLI
+from tvssl.lightning_cli import TVSSLCLI, unrun
 
 DEFAULT_BATCHES = 20
 DEFAULT_WARMUP = 3
@@ -73,26 +70,7 @@ def loader_setup(args: Sequence[str]) -> LoaderSetup:
 
     Raises ``UserError`` for what the datamodule refuses, as ``tvssl fit`` would (``TVSSLCLI``).
     """
-    seed_log = logging.getLogger("lightning.fabric.utilities.seed")
-    level = seed_log.level
-    with warnings.catch_warnings():
-        # `args=` is how LightningCLI is run from Python; it warns because our own argv is not empty.
-        warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
-        # The config's seed is set as in training, but the bench parses once per run: one line each is noise.
-        seed_log.setLevel(logging.WARNING)
-        try:
-            cli = _DataOnlyCLI(
-                pl.LightningModule,
-                pl.LightningDataModule,
-                subclass_mode_model=True,
-                subclass_mode_data=True,
-                save_config_callback=None,
-                parser_kwargs={"default_env": False},
-                args=expand_config_args(list(args)),
-                run=False,
-            )
-        finally:
-            seed_log.setLevel(level)
+    cli = unrun(args, _DataOnlyCLI)
     config = cli.config.as_dict()
     return LoaderSetup(cli.datamodule, dict(config.get("data") or {}), dict(config.get("trainer") or {}))
 
