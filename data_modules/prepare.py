@@ -24,6 +24,7 @@ from pathlib import Path, PurePosixPath
 
 import av
 
+from data_modules.atomic_write import write_atomic
 from data_modules.encoding import AAC_FRAME
 from data_modules.index import (
     IndexResult,
@@ -219,9 +220,7 @@ def _listed_outputs(out_root: Path) -> set[str]:
 def _list_outputs(out_root: Path, made: set[str]) -> None:
     """Record the outputs of this run and of earlier ones that are still there, atomically."""
     outputs = sorted(o for o in _listed_outputs(out_root) | made if (out_root / o).is_file())
-    tmp = out_root / f"{MARKER}.tmp"
-    tmp.write_text(json.dumps({"outputs": outputs}, indent=1), encoding="utf-8")
-    os.replace(tmp, out_root / MARKER)
+    write_atomic(out_root / MARKER, json.dumps({"outputs": outputs}, indent=1))
 
 
 def _visible(root: Path) -> Iterator[Path]:

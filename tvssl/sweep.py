@@ -16,6 +16,7 @@ A pretraining that was interrupted resumes from the newest ``last.ckpt`` of its 
 from __future__ import annotations
 
 import csv
+import io
 import os
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from data_modules.atomic_write import write_atomic
 from data_modules.roots import RootError, resolve_root
 from tvssl.errors import UserError
 from tvssl.rows import RANDOM_INIT, Row
@@ -115,13 +117,11 @@ def merge_loss_logs(run_dirs: Sequence[Path], out: Path) -> int:
         if rows:
             first = min(int(r["step"]) for r in rows)
             merged = [r for r in merged if int(r["step"]) < first] + rows
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".csv.tmp")
-    with tmp.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(merged)
-    tmp.replace(out)
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=fields, lineterminator="\r\n")
+    writer.writeheader()
+    writer.writerows(merged)
+    write_atomic(out, text.getvalue())
     return len(merged)
 
 
