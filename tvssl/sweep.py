@@ -20,6 +20,7 @@ import io
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,16 +137,48 @@ def _failed(message: str, code: int = 1) -> int:
     return code
 
 
-def run_fit(args: list[str], run_dir: Path, made: Path | None) -> int:
+VERBOSE_ENV = "VERBOSE"
+CONSOLE_LOG = "console.log"
+FAILED_TAIL_LINES = 25
+
+
+def verbose() -> bool:
+    """``VERBOSE=1`` (make passes it on) shows each step's full output instead of one line per step."""
+    return os.environ.get(VERBOSE_ENV, "") not in ("", "0")
+
+
+def run_step(what: str, command: list[str], log: Path, env: dict[str, str] | None = None) -> int:
+    """Run one step's child process: its whole output goes to ``log``; the console gets one line at the start
+    and one at the end (with the log's last lines when it failed). ``VERBOSE=1`` streams everything instead."""
+    print(f"tvssl ablation: {what} ...", flush=True)
+    if verbose():
+        print("+ tvssl " + " ".join(command[3:]), flush=True)
+        code = subprocess.run(command, env=env).returncode
+    else:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("ab") as out:
+            out.write(("+ tvssl " + " ".join(command[3:]) + "\n").encode())
+            out.flush()
+            start = time.monotonic()
+            code = subprocess.run(command, env=env, stdout=out, stderr=subprocess.STDOUT).returncode
+        if code == 0:
+            print(f"tvssl ablation: {what} done in {time.monotonic() - start:.0f} s (log: {log})", flush=True)
+        else:
+            tail = log.read_text(errors="replace").splitlines()[-FAILED_TAIL_LINES:]
+            print("\n".join(f"  | {line}" for line in tail), file=sys.stderr, flush=True)
+    return code
+
+
+def run_fit(args: list[str], run_dir: Path, made: Path | None, what: str = "tvssl fit") -> int:
     """Exit code of `tvssl fit` in ``run_dir``; a failed fit's directory goes if it holds nothing (see run_dirs)."""
     env = {**os.environ, RUN_DIR_ENV: str(run_dir)}
     command = [sys.executable, "-m", "tvssl.cli", "fit", *args]
-    print("+ tvssl " + " ".join(command[3:]), flush=True)
-    code = subprocess.run(command, env=env).returncode
+    log = run_dir.parent / f"{run_dir.name}.{CONSOLE_LOG}"
+    code = run_step(what, command, log, env)
     if code != 0:
         kept = made is None or not discard_if_unused(run_dir, made)
         where = f"; its run directory: {run_dir}" if kept else ""
-        return _failed(f"`tvssl fit` failed ({code}){where}", code)
+        return _failed(f"`tvssl fit` failed ({code}){where}; its output: {log}", code)
     return 0
 
 
@@ -173,7 +206,7 @@ def pretrain(sweep: Sweep, row: Row) -> int:
     if resume is not None:
         print(f"tvssl ablation: resuming {row.name} from {resume}", flush=True)
         args += ["--ckpt_path", str(resume)]
-    code = run_fit(args + list(sweep.fit_args), run_dir, made)
+    code = run_fit(args + list(sweep.fit_args), run_dir, made, f"pretrain {row.name}")
     if code != 0 or launched_rank() != 0:
         return code
     final = run_dir / "checkpoints" / CHECKPOINT
@@ -221,7 +254,7 @@ def finetune(sweep: Sweep, row: Row, task: str, partition: int, seed: int) -> in
         "--run.dir", str(sweep.runs),
         "--run.wandb", sweep.wandb,
     ]  # fmt: skip
-    code = run_fit(args + list(sweep.fit_args), run_dir, made)
+    code = run_fit(args + list(sweep.fit_args), run_dir, made, f"finetune {row.name} {label}")
     if code == 0 and launched_rank() == 0 and not result.is_file():
         return _failed(f"fine-tuning finished without writing {result}")
     return code
@@ -256,8 +289,7 @@ def probe(sweep: Sweep, row: str, task: str, partition: int) -> int:
     args += ["--data.init_args.root", root, f"--data.init_args.{partition_key(task)}", str(partition)]
     result.parent.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "tvssl.cli", "probe", "--out", str(result), *args]
-    print("+ tvssl " + " ".join(command[3:]), flush=True)
-    code = subprocess.run(command).returncode
+    code = run_step(f"probe {row} {task}", command, result.parent / CONSOLE_LOG)
     if code != 0:
-        return _failed(f"`tvssl probe` failed ({code})", code)
+        return _failed(f"`tvssl probe` failed ({code}); its output: {result.parent / CONSOLE_LOG}", code)
     return 0

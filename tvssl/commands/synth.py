@@ -11,6 +11,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from tqdm import tqdm
+
 from tvssl.errors import reports_user_errors
 from tvssl.synthesis import DOWNSTREAM_KINDS, KINDS, MARKER, TITLE_KINDS, SynthRequest, synthesize
 
@@ -48,15 +50,30 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--force", action="store_true", help="write into a non-empty folder not made by tvssl synth"
     )
+    p.add_argument("--verbose", action="store_true", help="name every file written (default: a progress bar)")
     return p
 
 
 @reports_user_errors
 def main(argv: Sequence[str] | None = None) -> int:
     args = vars(_parser().parse_args(argv))
-    force = args.pop("force")
+    force, verbose = args.pop("force"), args.pop("verbose")
     request = SynthRequest(**args)
-    result = synthesize(request, force=force, on_written=lambda p: print(f"wrote {p}", flush=True))
+    titles = request.titles * (request.episodes if request.kind == "tv" else 1)
+    with tqdm(
+        total=titles if request.kind in TITLE_KINDS else None,
+        desc=f"tvssl synth {request.kind}",
+        unit=" titles",
+        file=sys.stderr,
+        disable=verbose or request.kind not in TITLE_KINDS,
+    ) as bar:
+
+        def written(path: Path) -> None:
+            if verbose:
+                print(f"wrote {path}", flush=True)
+            bar.update()
+
+        result = synthesize(request, force=force, on_written=written)
     out, kind = request.out, request.kind
     print(f"tvssl synth: wrote {len(result.files)} {kind} files under {out} in {result.seconds:.1f} s")
     if kind in TITLE_KINDS:
