@@ -16,7 +16,7 @@ import os
 import re
 import stat
 import sys
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path, PurePosixPath
@@ -46,6 +46,7 @@ from data_modules.manifest import (
     read_manifest,
     reason_label,
     seconds_text,
+    shard_folder,
     summarize,
     write_manifest,
 )
@@ -287,6 +288,9 @@ def build_index(
     verify: int = 0,
     only: Collection[str] | None = None,
     print_summary: bool = True,
+    select: Callable[[str], bool] | None = None,
+    skip: Collection[str | os.PathLike] = (),
+    reuse: Iterable[TitleRecord] = (),
 ) -> IndexResult:
     """Index every file under ``root`` into the manifest ``out`` and return its rows (sorted by path).
 
@@ -297,6 +301,11 @@ def build_index(
     whose clips do not decode is excluded ("verify failed: ..."). ``only`` restricts the index to these paths
     (relative to ``root``), for callers that list only files they made. Unless ``print_summary`` is false, the
     summary (``describe_index``) goes to stderr: whoever indexes on first use learns what was left out and why.
+
+    For sharded runs (``data_modules.sharding``): ``select`` keeps the files (relative paths) of one shard, and
+    an empty shard is not an error; ``skip`` names more files or folders never to index (the merged manifest, its
+    shard folder, which is skipped for every run so that sharded and single runs see the same files); ``reuse``
+    offers more rows to reuse, preferred over those of ``out``.
     """
     if kind not in ("movie", "tv"):
         raise ValueError(f"kind must be 'movie' or 'tv', got {kind!r}")
@@ -314,16 +323,24 @@ def build_index(
     if not root_path.is_dir():
         raise CorpusError(f"corpus root {root_path} is not a directory")
     previous = {r.path: r for r in _check_replaceable(out_path)}
+    previous.update((r.path, r) for r in reuse)
 
+    skipped = {os.path.abspath(p) for p in (out_path, shard_folder(out_path), *skip)}
     skip_inodes = set()
-    if out_path.exists():
-        ost = out_path.stat()
-        skip_inodes.add((ost.st_dev, ost.st_ino))
-    found = _walk(root_path, {os.path.abspath(out_path)}, skip_inodes)
+    for path in map(Path, skipped):
+        if path.is_file():
+            pst = path.stat()
+            skip_inodes.add((pst.st_dev, pst.st_ino))
+    folders = tuple(p + os.sep for p in skipped)
+    found = [
+        f for f in _walk(root_path, skipped, skip_inodes) if not os.path.abspath(f.abs).startswith(folders)
+    ]
     if only is not None:
         found = [f for f in found if f.rel in only]
     if not found:
         raise CorpusError(f"no files under {root_path} (hidden files and folders are skipped)")
+    if select is not None:
+        found = [f for f in found if select(f.rel)]
 
     records: dict[str, TitleRecord] = {}
     tasks: list[Task] = []
@@ -360,7 +377,7 @@ def build_index(
 
     rows = _unique_title_ids([_finish(records[f.rel], kind, slot, need) for f in found])
     write_manifest(out_path, rows)
-    removed = sum(1 for p in previous if p not in records)
+    removed = sum(1 for p in previous if p not in records and (select is None or select(p)))
     verified = sum(r.ok or r.reason_label == VERIFY_FAILED for r in rows) if check is not None else 0
     result = IndexResult(rows, reused=reused, probed=probed, removed=removed, verified=verified)
     if print_summary:

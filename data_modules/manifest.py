@@ -220,6 +220,16 @@ def _read_rows(p: Path) -> list[TitleRecord]:
     return records
 
 
+def shard_folder(manifest: str | os.PathLike) -> Path:
+    """Where the shards of a sharded run keep their partial outputs: ``<manifest>.shards``, beside it.
+
+    Here, not in ``data_modules.sharding``, because every index run skips this folder: a corpus indexed in
+    shards and one indexed in a single run must see the same files.
+    """
+    path = Path(manifest)
+    return path.with_name(path.name + ".shards")
+
+
 def write_manifest(path: str | os.PathLike, records: Iterable[TitleRecord]) -> None:
     """Write the manifest atomically: readers see the old file or the new one, never half of one."""
     text = io.StringIO()

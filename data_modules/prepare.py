@@ -14,7 +14,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -25,21 +25,21 @@ from pathlib import Path, PurePosixPath
 import av
 
 from data_modules.atomic_write import write_atomic
+from data_modules.destination import MANIFEST, foreign_files, list_outputs, refuse_foreign
 from data_modules.encoding import AAC_FRAME
 from data_modules.index import (
     IndexResult,
-    ManifestError,
     TitleRecord,
     build_index,
     read_manifest,
     write_manifest,
 )
 from data_modules.media import MediaError, open_media, title_span
+from data_modules.sharding import Shard, shard_file
 from data_modules.transcode import (
     TAG,
     TAG_VERSION,
     PrepareSettings,
-    made_by_prepare,
     read_tag,
     source_facts,
     transcode_title,
@@ -71,15 +71,6 @@ SKIPPED = "skipped"
 REDONE = "redone"
 EXCLUDED = "excluded"
 FAILED = "failed"
-
-MANIFEST = "manifest.csv"
-"""The manifest of the prepared copy, at the top of the destination."""
-
-MARKER = ".tvssl-prepare.json"
-"""Hidden list of the outputs tvssl prepare wrote into a destination."""
-
-FOREIGN_LISTED = 3
-"""Foreign files named in the refusal; the rest are counted."""
 
 
 @dataclass(frozen=True)
@@ -185,74 +176,6 @@ def prepare_one(src: str, dst: str, rel: str, out_rel: str, settings: PrepareSet
         )
 
 
-def foreign_files(out_root: Path) -> list[str]:
-    """Entries under ``out_root`` (relative, sorted) that tvssl prepare did not make; hidden names are ignored.
-
-    Made by tvssl prepare: a tvssl manifest at the top, an output it listed in its marker, an output carrying
-    its tag. A symbolic link counts as foreign: writing through it would write into someone else's file.
-    """
-    if not out_root.exists():
-        return []
-    if not out_root.is_dir():
-        raise ValueError(f"the destination {out_root} is a file, not a folder; pass a folder for the copy")
-    listed = _listed_outputs(out_root)
-    foreign = []
-    for path in _visible(out_root):
-        rel = path.relative_to(out_root).as_posix()
-        if path.is_symlink() or not path.is_file():
-            foreign.append(rel)
-        elif rel == MANIFEST:
-            if not _is_manifest(path):
-                foreign.append(rel)
-        elif rel not in listed and not made_by_prepare(path):
-            foreign.append(rel)
-    return sorted(foreign)
-
-
-def _listed_outputs(out_root: Path) -> set[str]:
-    try:
-        outputs = json.loads((out_root / MARKER).read_text(encoding="utf-8")).get("outputs", [])
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
-        return set()
-    return {o for o in outputs if isinstance(o, str)}
-
-
-def _list_outputs(out_root: Path, made: set[str]) -> None:
-    """Record the outputs of this run and of earlier ones that are still there, atomically."""
-    outputs = sorted(o for o in _listed_outputs(out_root) | made if (out_root / o).is_file())
-    write_atomic(out_root / MARKER, json.dumps({"outputs": outputs}, indent=1))
-
-
-def _visible(root: Path) -> Iterator[Path]:
-    for dirpath, dirnames, filenames in os.walk(root):
-        folder = Path(dirpath)
-        for name in dirnames:
-            if not name.startswith(".") and (folder / name).is_symlink():
-                yield folder / name
-        dirnames[:] = [d for d in dirnames if not d.startswith(".") and not (folder / d).is_symlink()]
-        yield from (folder / name for name in filenames if not name.startswith("."))
-
-
-def _is_manifest(path: Path) -> bool:
-    try:
-        read_manifest(path)
-    except (ManifestError, OSError, UnicodeDecodeError):
-        return False
-    return True
-
-
-def _refuse_foreign(out_root: Path) -> None:
-    foreign = foreign_files(out_root)
-    if foreign:
-        shown = ", ".join(foreign[:FOREIGN_LISTED])
-        more = f" and {len(foreign) - FOREIGN_LISTED} more" if len(foreign) > FOREIGN_LISTED else ""
-        raise ValueError(
-            f"the destination {out_root} holds {len(foreign)} file(s) that tvssl prepare did not make "
-            f"({shown}{more}); nothing was written: choose a new or empty folder, or one an earlier "
-            "tvssl prepare wrote"
-        )
-
-
 def prepare_corpus(
     manifest: str | os.PathLike,
     dst: str | os.PathLike,
@@ -261,6 +184,7 @@ def prepare_corpus(
     workers: int = 1,
     kind: str | None = None,
     on_outcome: Callable[[TitleOutcome], None] | None = None,
+    shard: Shard | None = None,
 ) -> PrepareResult:
     """Transcode every usable title of ``manifest`` into ``dst`` and write ``dst/manifest.csv``.
 
@@ -269,6 +193,10 @@ def prepare_corpus(
     Titles run in ``workers`` processes; finished, verified outputs are skipped, so an interrupted run is
     resumed by running it again. The new manifest is indexed from the prepared files, with slots of
     ``settings.keyframe_every`` seconds; ``kind`` (movie/tv) defaults to the source's.
+
+    With ``shard``, only the titles of that shard are transcoded (into the same ``dst``, so shards may run at
+    once), and instead of the manifest the shard writes its partial manifest and list of outputs into
+    ``dst/manifest.csv.shards/``; ``data_modules.prepare_shards.merge_prepared`` then writes the manifest.
     """
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
@@ -277,71 +205,122 @@ def prepare_corpus(
     out_root = Path(dst)
     if out_root.resolve() == root.resolve():
         raise ValueError(f"the destination {out_root} is the source corpus root; choose another folder")
-    _refuse_foreign(out_root)
+    refuse_foreign(out_root)
     out_root.mkdir(parents=True, exist_ok=True)
-    kind = kind or ("tv" if any(r.show for r in records) else "movie")
+    kind = source_kind(records, kind)
 
     outcomes: list[TitleOutcome] = []
-    tasks: list[tuple[str, str, str, str, PrepareSettings]] = []
-    seen: dict[str, str] = {}
-    sources = {(root / r.path).resolve() for r in records}
 
     def report(outcome: TitleOutcome) -> None:
         outcomes.append(outcome)
         if on_outcome is not None:
             on_outcome(outcome)
 
-    for r in records:
-        out_rel = output_name(r.path)
-        if not r.ok:
-            report(TitleOutcome(r.path, "", EXCLUDED, f"excluded in the source manifest: {r.reason}"))
-            continue
-        if out_rel in seen:
-            report(
-                TitleOutcome(r.path, "", FAILED, f"{out_rel} is also the copy of {seen[out_rel]}; rename one")
-            )
-            continue
-        if (out_root / out_rel).resolve() in sources:
-            report(TitleOutcome(r.path, "", FAILED, f"{out_root / out_rel} would overwrite a source file"))
-            continue
-        seen[out_rel] = r.path
-        tasks.append((str(root / r.path), str(out_root / out_rel), r.path, out_rel, settings))
-
-    if workers == 1 or len(tasks) <= 1:
-        for task in tasks:
-            report(prepare_one(*task))
-    else:
-        with ProcessPoolExecutor(
-            max_workers=min(workers, len(tasks)), mp_context=get_context("spawn")
-        ) as pool:
-            futures = {pool.submit(prepare_one, *task): task for task in tasks}
-            for future in as_completed(futures):
-                task = futures[future]
-                try:
-                    report(future.result())
-                except BrokenProcessPool as exc:
-                    report(TitleOutcome(task[2], task[3], FAILED, f"worker process died ({exc}); run again"))
+    tasks = _plan(records, root, out_root, settings, report, None if shard is None else shard.holds)
+    _run(tasks, workers, report)
 
     manifest_out = out_root / MANIFEST
     made = {o.output for o in outcomes if o.status in (PREPARED, REDONE, SKIPPED)}
-    _list_outputs(out_root, made)
-    if made:
-        indexed = build_index(
-            out_root,
-            manifest_out,
-            kind=kind,
-            workers=workers,
-            slot_seconds=settings.keyframe_every,
-            progress=False,
-            only=made,
-            print_summary=False,
-        )
+    if shard is None:
+        list_outputs(out_root, made)
     else:
-        write_manifest(manifest_out, [])
-        indexed = IndexResult([], reused=0, probed=0, removed=0)
+        manifest_out = shard_file(manifest_out, shard.index, shard.count)
+        failed = sorted(o.path for o in outcomes if o.status == FAILED)
+        facts = {"outputs": sorted(made), "failed": failed, "settings": settings.as_tag()}
+        write_atomic(manifest_out.with_suffix(".json"), json.dumps(facts, indent=1))
+    indexed = index_outputs(out_root, manifest_out, made, kind, workers, settings)
     order = {r.path: i for i, r in enumerate(records)}
     outcomes.sort(key=lambda o: order.get(o.path, len(order)))
     return PrepareResult(outcomes, manifest_out, indexed)
+
+
+def source_kind(records: Sequence[TitleRecord], kind: str | None) -> str:
+    """The kind of the new manifest: as asked, else the source's (tv when any row names a show)."""
+    return kind or ("tv" if any(r.show for r in records) else "movie")
+
+
+_Task = tuple[str, str, str, str, PrepareSettings]
+
+
+def _plan(
+    records: Sequence[TitleRecord],
+    root: Path,
+    out_root: Path,
+    settings: PrepareSettings,
+    report: Callable[[TitleOutcome], None],
+    select: Callable[[str], bool] | None,
+) -> list[_Task]:
+    """The titles to transcode, in manifest order; the others are reported (``select``: this shard's only).
+
+    Which of two sources of one output name wins is decided over the whole manifest, shard or not, so a
+    sharded copy keeps the same titles as a single run.
+    """
+    tasks: list[_Task] = []
+    seen: dict[str, str] = {}
+    sources = {(root / r.path).resolve() for r in records}
+    for r in records:
+        mine = select is None or select(r.path)
+        out_rel = output_name(r.path)
+        if not r.ok:
+            if mine:
+                report(TitleOutcome(r.path, "", EXCLUDED, f"excluded in the source manifest: {r.reason}"))
+            continue
+        if out_rel in seen:
+            if mine:
+                why = f"{out_rel} is also the copy of {seen[out_rel]}; rename one"
+                report(TitleOutcome(r.path, "", FAILED, why))
+            continue
+        if (out_root / out_rel).resolve() in sources:
+            if mine:
+                report(
+                    TitleOutcome(r.path, "", FAILED, f"{out_root / out_rel} would overwrite a source file")
+                )
+            continue
+        seen[out_rel] = r.path
+        if mine:
+            tasks.append((str(root / r.path), str(out_root / out_rel), r.path, out_rel, settings))
+    return tasks
+
+
+def _run(tasks: Sequence[_Task], workers: int, report: Callable[[TitleOutcome], None]) -> None:
+    if workers == 1 or len(tasks) <= 1:
+        for task in tasks:
+            report(prepare_one(*task))
+        return
+    with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=get_context("spawn")) as pool:
+        futures = {pool.submit(prepare_one, *task): task for task in tasks}
+        for future in as_completed(futures):
+            task = futures[future]
+            try:
+                report(future.result())
+            except BrokenProcessPool as exc:
+                report(TitleOutcome(task[2], task[3], FAILED, f"worker process died ({exc}); run again"))
+
+
+def index_outputs(
+    out_root: Path,
+    manifest_out: Path,
+    made: Collection[str],
+    kind: str,
+    workers: int,
+    settings: PrepareSettings,
+    reuse: Iterable[TitleRecord] = (),
+) -> IndexResult:
+    """Index the outputs ``made`` (relative to ``out_root``) into ``manifest_out``, in slots of the copy."""
+    if not made:
+        write_manifest(manifest_out, [])
+        return IndexResult([], reused=0, probed=0, removed=0)
+    return build_index(
+        out_root,
+        manifest_out,
+        kind=kind,
+        workers=workers,
+        slot_seconds=settings.keyframe_every,
+        progress=False,
+        only=set(made),
+        print_summary=False,
+        reuse=reuse,
+    )
 
 
 def summarize_outcomes(outcomes: Sequence[TitleOutcome]) -> str:

@@ -3,6 +3,10 @@
 Video is scaled to the training short side with a keyframe at every slot boundary, audio is re-encoded to AAC,
 title time is kept. Titles run in parallel processes; re-running skips verified outputs and redoes broken
 ones, so an interrupted run is resumed by running it again. Writes DST/manifest.csv.
+
+On a cluster, `--shard I/N` prepares one shard of the titles into DST (its partial manifest and output list go
+to DST/manifest.csv.shards/) and `--merge N` writes DST/manifest.csv from the N finished shards
+(``data_modules.prepare_shards``; `experiments/slurm/prepare.sbatch`).
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ from pathlib import Path
 
 from data_modules.index import summarize
 from data_modules.prepare import FAILED, PrepareSettings, TitleOutcome, prepare_corpus, summarize_outcomes
+from data_modules.prepare_shards import merge_prepared
 from tvssl.commands.arguments import positive, seconds
+from tvssl.commands.index import add_shard_options
 from tvssl.errors import UserError, config_checks, reports_user_errors
 
 
@@ -68,6 +74,7 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="kind of the new manifest (default: the source's)",
     )
+    add_shard_options(parser, "its partial manifest", "DST/manifest.csv.shards/")
     return parser
 
 
@@ -91,6 +98,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.manifest.is_file():
             raise UserError(f"source manifest {args.manifest} does not exist; make it with `tvssl index`")
         started = time.perf_counter()
+        if args.merge is not None:
+            return _merge(args, settings, started)
         result = prepare_corpus(
             args.manifest,
             args.dst,
@@ -99,6 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             workers=args.workers or os.cpu_count() or 1,
             kind=args.kind,
             on_outcome=lambda o: print(_line(o), flush=True),
+            shard=args.shard,
         )
     print(
         f"tvssl prepare: {summarize_outcomes(result.outcomes)} in {time.perf_counter() - started:.1f} s; "
@@ -109,6 +119,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     if failed:
         print(
             f"tvssl prepare: {failed} title(s) failed (see above); fix or exclude them and run again",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def _merge(args: argparse.Namespace, settings: PrepareSettings, started: float) -> int:
+    """``--merge N``: the manifest from the finished shards; exit 1 when titles failed in their shard.
+
+    Takes the shard runs' options (``--src-root`` is not needed but accepted), so one sbatch line serves both.
+    """
+    result = merge_prepared(
+        args.manifest,
+        args.dst,
+        settings,
+        args.merge,
+        workers=args.workers or os.cpu_count() or 1,
+        kind=args.kind,
+    )
+    print(
+        f"tvssl prepare: merged {args.merge} shard(s), {len(result.records)} output(s), in "
+        f"{time.perf_counter() - started:.1f} s; wrote {result.manifest}"
+    )
+    print(summarize(result.records))
+    if result.failed:
+        shown = ", ".join(result.failed[:3]) + (
+            f" and {len(result.failed) - 3} more" if len(result.failed) > 3 else ""
+        )
+        print(
+            f"tvssl prepare: {len(result.failed)} title(s) failed in their shard ({shown}); fix or exclude "
+            "them, run their shards again and merge again",
             file=sys.stderr,
         )
         return 1
