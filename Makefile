@@ -9,7 +9,7 @@ export PIP_CONFIG_FILE := /dev/null
 unexport PIP_FIND_LINKS PIP_INDEX_URL PIP_EXTRA_INDEX_URL PIP_CONSTRAINT
 
 .DEFAULT_GOAL := help
-.PHONY: help install lock test test-fast lint demo bench
+.PHONY: help install lock test test-fast lint demo bench gpu-check
 DEMO ?= demo
 BENCH_DIR ?= .tvssl/bench
 
@@ -59,5 +59,8 @@ bench: $(STAMP) ## decoding throughput on a generated 10-minute 720p title (grou
 	$(VENV)/bin/tvssl bench decode --make-title $(BENCH_DIR) --k 16 --w Mn
 	$(VENV)/bin/tvssl bench decode --manifest $(BENCH_DIR)/manifest.csv --k 16 --w 16
 	$(VENV)/bin/tvssl bench decode --manifest $(BENCH_DIR)/manifest.csv --k 1
+
+gpu-check: $(STAMP) ## on CUDA: step bench at paper shapes, short bf16 DDP fit, exact resume (CPU variant without CUDA)
+	$(PY) -m tvssl.gpu_check
 
 include experiments/ablation.mk

@@ -52,7 +52,7 @@ VERBS: dict[str, Verb] = {
     "probe": Verb(
         "tvssl.commands.probe", "linear probe and k-NN on frozen encoder features of a downstream set"
     ),
-    "bench": Verb("tvssl.commands.bench", "measure decoding and DataLoader throughput"),
+    "bench": Verb("tvssl.commands.bench", "measure decoding, DataLoader and training-step throughput"),
     "ablation": Verb("tvssl.commands.ablation", "one step of the Table 1 sweep that `make ablation` chains"),
 }
 

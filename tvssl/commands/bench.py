@@ -1,9 +1,10 @@
-"""``tvssl bench decode|loader``: the command line of ``tvssl.bench``; it parses arguments and dispatches.
+"""``tvssl bench decode|loader|step``: the command line of ``tvssl.bench``; it parses arguments and dispatches.
 
 ``tvssl bench decode --make-title /tmp/bench`` first writes the benchmark title (10 minutes of 1280x720 H.264/AAC
 at 24 fps with a keyframe every 10 s, like a film) and its manifest, then benchmarks it; later runs reuse it.
 ``tvssl bench loader`` hands ``--config`` and every option it does not know itself (``--data.root /x``) to the
-training command line's parser, so the loader it times is the one ``tvssl fit`` would build.
+training command line's parser, so the loader it times is the one ``tvssl fit`` would build; ``tvssl bench step``
+does the same for the model whose training step it times.
 """
 
 from __future__ import annotations
@@ -101,16 +102,62 @@ def _parser() -> argparse.ArgumentParser:
         help="before each run, spin that many busy processes this long to measure how much parallelism the "
         "machine gives right now (0: skip; default: 1)",
     )
+
+    step = verbs.add_parser(
+        "step",
+        prog="tvssl bench step",
+        description="Clips/s and peak memory of one device's training step (device preprocessing, forward, "
+        "backward, optimizer step) of a pretraining config on synthetic inputs of its shapes, and the loader "
+        "workers one device needs. Other options (--model.KEY VALUE, --trainer.devices N, ...) go to the "
+        "training command line's parser, as for tvssl fit.",
+    )
+    step.add_argument(
+        "--config",
+        type=Path,
+        action="append",
+        required=True,
+        help="pretraining YAML (bases are expanded); repeat to layer one over another, as for tvssl fit",
+    )
+    step.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a setting, e.g. data.init_args.batch_size=64 (same as --KEY=VALUE); repeatable",
+    )
+    step.add_argument("--steps", type=positive, default=10, help="timed steps (default: 10)")
+    step.add_argument("--warmup", type=int, default=3, help="untimed steps first (default: 3)")
+    step.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to run (default: cpu)")
+    step.add_argument(
+        "--channels-last-3d", action="store_true", help="video encoder and clips in channels_last_3d"
+    )
+    step.add_argument("--compile", action="store_true", help="torch.compile the encoders and heads")
+    for source, what in (
+        ("loader", "one worker of the configured loader, as tvssl bench loader prints"),
+        ("source", "one worker reading the source corpus"),
+        ("prepared", "one worker reading the prepared corpus (tvssl prepare)"),
+    ):
+        step.add_argument(
+            f"--{source}-clips-per-s",
+            type=float,
+            default=None,
+            metavar="X",
+            help=f"clips/s of {what}: print the workers one device needs",
+        )
     return parser
 
 
 @reports_user_errors
 def main(argv: Sequence[str] | None = None) -> int:
-    """`tvssl bench VERB ...`; the loader verb passes the options it does not know on to the training parser."""
+    """`tvssl bench VERB ...`; the loader and step verbs pass the options it does not know on to the training parser."""
     parser = _parser()
     args, extra = parser.parse_known_args(argv)
-    if extra and args.verb != "loader":
+    if extra and args.verb not in ("loader", "step"):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if args.verb == "step":
+        # The step uses every core torch is given, as training does; workers are the loader's business.
+        with config_checks():
+            return _step(args, extra)
     _one_thread()
     with config_checks():
         return _decode(args) if args.verb == "decode" else _loader(args, extra)
@@ -169,15 +216,19 @@ def overrides(sets: Sequence[str], extra: Sequence[str]) -> list[str]:
     return [*out, *extra]
 
 
+def _check_config(config: Path) -> None:
+    if not config.is_file():
+        raise UserError(
+            f"config file {config} does not exist; pass a pretraining YAML such as experiments/movie_k16_Mn.yaml"
+        )
+
+
 def _loader(args: argparse.Namespace, extra: Sequence[str]) -> int:
     from tvssl.bench.loader import run_loader_bench
 
     if any(n < 0 for n in args.workers):
         raise UserError(f"--workers must be >= 0, got {args.workers}")
-    if not args.config.is_file():
-        raise UserError(
-            f"config file {args.config} does not exist; pass a pretraining YAML such as experiments/movie_k16_Mn.yaml"
-        )
+    _check_config(args.config)
     run_loader_bench(
         args.config,
         overrides(args.set, extra),
@@ -186,5 +237,34 @@ def _loader(args: argparse.Namespace, extra: Sequence[str]) -> int:
         warmup=args.warmup,
         rounds=args.rounds,
         calibrate_seconds=args.calibrate_seconds,
+    )
+    return 0
+
+
+def _step(args: argparse.Namespace, extra: Sequence[str]) -> int:
+    import torch
+
+    from tvssl.bench.step import RATE_SOURCES, run_step_bench
+
+    if args.warmup < 0:
+        raise UserError(f"--warmup must be >= 0, got {args.warmup}")
+    for config in args.config:
+        _check_config(config)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda, but torch sees no CUDA device on this machine; use --device cpu")
+    rates = {s: getattr(args, f"{s}_clips_per_s") for s in RATE_SOURCES}
+    rates = {s: r for s, r in rates.items() if r is not None}
+    bad = {s: r for s, r in rates.items() if r <= 0}
+    if bad:
+        raise UserError(f"clips/s per worker must be positive, got {bad}")
+    run_step_bench(
+        args.config,
+        overrides(args.set, extra),
+        device=args.device,
+        steps=args.steps,
+        warmup=args.warmup,
+        channels_last_3d=args.channels_last_3d,
+        compile=args.compile,
+        rates=rates,
     )
     return 0
