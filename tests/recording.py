@@ -8,6 +8,10 @@ from typing import Any
 
 import lightning.pytorch as pl
 
+from tvssl.gpu_check import RecordLosses
+
+__all__ = ["FailAt", "RecordBatches", "RecordLosses", "StopAfter", "read_losses", "read_records"]
+
 
 class RecordBatches(pl.Callback):
     """Appends one JSON line per training batch to ``<out>/rank<r>.jsonl``."""
@@ -32,22 +36,6 @@ class RecordBatches(pl.Callback):
 def read_records(out: Path, rank: int = 0) -> list[dict[str, Any]]:
     path = out / f"rank{rank}.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines()]
-
-
-class RecordLosses(pl.Callback):
-    """Appends the training loss of every step to ``<out>/losses-rank<r>.jsonl``: resume tests compare them."""
-
-    def __init__(self, out: str) -> None:
-        self.out = Path(out)
-
-    def on_train_batch_end(
-        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
-    ) -> None:
-        self.out.mkdir(parents=True, exist_ok=True)
-        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
-        record = {"epoch": trainer.current_epoch, "step": trainer.global_step, "loss": float(loss)}
-        with (self.out / f"losses-rank{trainer.global_rank}.jsonl").open("a") as f:
-            f.write(json.dumps(record) + "\n")
 
 
 def read_losses(out: Path, rank: int = 0) -> list[dict[str, Any]]:

@@ -26,14 +26,22 @@ from typing import Any
 
 import lightning.pytorch as pl
 
-EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
-PAPER_CONFIG = EXPERIMENTS / "movie_k16_Mn.yaml"
+PAPER_ROW = "movie_k16_Mn.yaml"
+
+
+def paper_config() -> Path:
+    """The paper row's config, found as the sweep finds configs (TVSSL_EXPERIMENTS, else ./experiments)."""
+    from tvssl.sweep import Sweep
+
+    return Sweep().experiments_dir() / PAPER_ROW
+
+
 RESUME_TOLERANCE = {"cuda": 1e-3, "cpu": 1e-5}
 """Largest loss difference per step an exact resume may show: bf16 on GPU rounds more than fp32 on CPU."""
 
 
 class RecordLosses(pl.Callback):
-    """Appends every training step's loss to ``<out>/losses-rank<r>.jsonl`` (as tests/recording.py does)."""
+    """Appends every training step's loss to ``<out>/losses-rank<r>.jsonl``; the resume tests use it too."""
 
     def __init__(self, out: str) -> None:
         self.out = Path(out)
@@ -43,7 +51,7 @@ class RecordLosses(pl.Callback):
     ) -> None:
         self.out.mkdir(parents=True, exist_ok=True)
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs
-        record = {"step": trainer.global_step, "loss": float(loss)}
+        record = {"epoch": trainer.current_epoch, "step": trainer.global_step, "loss": float(loss)}
         with (self.out / f"losses-rank{trainer.global_rank}.jsonl").open("a") as f:
             f.write(json.dumps(record) + "\n")
 
@@ -124,7 +132,7 @@ def check_step(p: Profile) -> str:
 
     steps, warmup = (10, 3) if p.device == "cuda" else (3, 1)
     result = run_step_bench(
-        PAPER_CONFIG, list(p.step_overrides), device=p.device, steps=steps, warmup=warmup, say=_indent
+        paper_config(), list(p.step_overrides), device=p.device, steps=steps, warmup=warmup, say=_indent
     )
     unit = "GPU" if p.device == "cuda" else "CPU process"
     return (
@@ -147,7 +155,7 @@ def _fit(p: Profile, work: Path, name: str, *extra: str) -> tuple[int, Path]:
         "-m",
         "tvssl.cli",
         "fit",
-        f"--config={PAPER_CONFIG}",
+        f"--config={paper_config()}",
         *p.fit_overrides,
         f"--data.init_args.root={work / 'corpus'}",
         f"--data.init_args.batch_size={batch}",
