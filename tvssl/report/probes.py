@@ -12,11 +12,11 @@ import csv
 import io
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tvssl.report.results import Results
-from tvssl.report.stats import TABLE_TASKS, build_table
+from tvssl.report.stats import TABLE_TASKS, TableRow
 from tvssl.rows import RANDOM_INIT, ROWS_BY_NAME
 from tvssl.run_names import PROBE_RESULT, parse_probe_name
 
@@ -45,8 +45,8 @@ def _columns(row: str) -> tuple[str, str]:
     return ("", "") if known is None else (str(known.k), known.w_label)
 
 
-def collect_probes(results_dir: Path, results: Results | None = None) -> tuple[list[ProbeRecord], list[str]]:
-    """Records of every probe.json under RESULTS (and of fine-tuning in ``results``), with warnings."""
+def collect_probes(results_dir: Path) -> tuple[list[ProbeRecord], list[str]]:
+    """Records of every probe.json under RESULTS, with warnings."""
     records: list[ProbeRecord] = []
     warnings: list[str] = []
     for row_dir in sorted(p for p in Path(results_dir).iterdir() if p.is_dir()):
@@ -69,14 +69,13 @@ def collect_probes(results_dir: Path, results: Results | None = None) -> tuple[l
                     )  # fmt: skip
             except (OSError, ValueError, KeyError, TypeError) as error:
                 warnings.append(f"{path}: unreadable probe result ({error}); shown as missing")
-    if results is not None:
-        records += _finetune_records(results)
     return records, warnings
 
 
-def _finetune_records(results: Results) -> list[ProbeRecord]:
+def finetune_records(table: Sequence[TableRow]) -> list[ProbeRecord]:
+    """Fine-tuning's ``video_top1`` of every row of Table 1 that has it, from the rows ``stats.build_table`` made."""
     out = []
-    for table_row in build_table(results, _no_reference()):
+    for table_row in table:
         for task, comparison in table_row.tasks.items():
             if comparison.ours is not None:
                 stat = comparison.ours
@@ -85,13 +84,6 @@ def _finetune_records(results: Results) -> list[ProbeRecord]:
                     ProbeRecord(table_row.row.name, k, w, task, "video_top1", stat.mean, stat.stderr, stat.n)
                 )
     return out
-
-
-def _no_reference() -> dict[str, dict[str, float]]:
-    """build_table needs the paper's numbers; probe.csv does not carry them (table1.csv does)."""
-    nan = float("nan")
-    fields = ("hmdb51", "ucf101", "esc50_mean", "esc50_stderr")
-    return {name: dict.fromkeys(fields, nan) for name in ROWS_BY_NAME}
 
 
 def render_probe_csv(records: list[ProbeRecord]) -> str:

@@ -10,7 +10,14 @@ from pathlib import Path
 
 from tvssl.errors import UserError
 from tvssl.report.figure import figure1_panels, figure1_tv_panels, plot_loss_figure
-from tvssl.report.probes import PROBE_CSV, collect_probes, render_probe_csv, render_probe_markdown, verdicts
+from tvssl.report.probes import (
+    PROBE_CSV,
+    collect_probes,
+    finetune_records,
+    render_probe_csv,
+    render_probe_markdown,
+    verdicts,
+)
 from tvssl.report.results import collect_results
 from tvssl.report.stats import build_table
 from tvssl.report.table import render_csv, render_markdown
@@ -44,7 +51,7 @@ def write_report(results_dir: Path, out_dir: Path, smooth: float = 0.9) -> Repor
     if not results_dir.is_dir():
         raise FileNotFoundError(f"results directory {results_dir} does not exist or is not a directory")
     results = collect_results(results_dir, ignore=[out_dir])
-    probes, probe_warnings = collect_probes(results_dir, results)
+    probes, probe_warnings = collect_probes(results_dir)
     results.warnings.extend(probe_warnings)
     if not results.rows and not probes:
         example = f"movie_k16_Mn/{split_run_name('ucf101', 1)}/{FINETUNE_RESULT}"
@@ -53,6 +60,7 @@ def write_report(results_dir: Path, out_dir: Path, smooth: float = 0.9) -> Repor
             f"<row>/<task>/{FINETUNE_RESULT}, e.g. {example}); nothing written"
         )
     table = build_table(results, load_reference())
+    probes += finetune_records(table)
     claims = verdicts(probes)
     markdown = render_markdown(table)
     probe_md = render_probe_markdown(probes)
