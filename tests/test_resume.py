@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -35,9 +36,8 @@ def test_augmentation_is_a_function_of_the_generator_not_of_global_state() -> No
     assert not torch.equal(gain(audio, other_rank), first[1])
 
 
-@pytest.mark.slow
-def test_resumed_run_has_the_losses_of_the_uninterrupted_run(movie_corpus: Path, tmp_path: Path) -> None:
-    """2 epochs of 3 steps; stop after step 4, resume from the step-4 checkpoint: steps 5..6 lose the same."""
+def _recorded_fits(movie_corpus: Path, tmp_path: Path, *checkpointing: str) -> Callable[..., Path]:
+    """``run(name, *extra)``: one tiny fit of 2 epochs of 3 steps that records its batches and losses to tmp/name."""
     base = [
         "fit",
         "--config",
@@ -46,8 +46,7 @@ def test_resumed_run_has_the_losses_of_the_uninterrupted_run(movie_corpus: Path,
         "--data.init_args.clips_per_epoch=24",
         "--trainer.max_epochs=2",
         "--trainer.limit_val_batches=0",
-        "--trainer.callbacks.every_n_train_steps=2",
-        "--trainer.callbacks.save_top_k=-1",
+        *checkpointing,
     ]
 
     def run(name: str, *extra: str) -> Path:
@@ -60,6 +59,19 @@ def test_resumed_run_has_the_losses_of_the_uninterrupted_run(movie_corpus: Path,
         ]
         main([*base, f"--run.name={name}", *record, *extra])
         return out
+
+    return run
+
+
+@pytest.mark.slow
+def test_resumed_run_has_the_losses_of_the_uninterrupted_run(movie_corpus: Path, tmp_path: Path) -> None:
+    """2 epochs of 3 steps; stop after step 4, resume from the step-4 checkpoint: steps 5..6 lose the same."""
+    run = _recorded_fits(
+        movie_corpus,
+        tmp_path,
+        "--trainer.callbacks.every_n_train_steps=2",
+        "--trainer.callbacks.save_top_k=-1",
+    )
 
     full = run("full")
     cut = run("cut", "--trainer.callbacks+=tests.recording.StopAfter", "--trainer.callbacks.steps=4")
@@ -77,27 +89,7 @@ def test_a_crash_leaves_the_last_completed_step_and_resuming_from_it_is_exact(
     movie_corpus: Path, tmp_path: Path
 ) -> None:
     """Periodic checkpoints every 100 steps never come; the exception hook writes last.ckpt at step 4."""
-    base = [
-        "fit",
-        "--config",
-        str(EXPERIMENTS / "movie_k4_w4.yaml"),
-        *tiny_overrides(movie_corpus, tmp_path / "runs", 8),
-        "--data.init_args.clips_per_epoch=24",
-        "--trainer.max_epochs=2",
-        "--trainer.limit_val_batches=0",
-        "--trainer.callbacks.every_n_train_steps=100",
-    ]
-
-    def run(name: str, *extra: str) -> Path:
-        out = tmp_path / name
-        record = [
-            "--trainer.callbacks+=tests.recording.RecordBatches",
-            f"--trainer.callbacks.out={out}",
-            "--trainer.callbacks+=tests.recording.RecordLosses",
-            f"--trainer.callbacks.out={out}",
-        ]
-        main([*base, f"--run.name={name}", *record, *extra])
-        return out
+    run = _recorded_fits(movie_corpus, tmp_path, "--trainer.callbacks.every_n_train_steps=100")
 
     full = run("full")
     with pytest.raises(RuntimeError, match="injected failure at step 4"):
