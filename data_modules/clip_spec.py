@@ -71,6 +71,37 @@ class ClipSpec:
         return [lead + Fraction(i) / self.frame_rate for i in range(self.num_frames)]
 
 
+SPEC_FIELDS = ("slot_seconds", "num_frames", "frame_rate", "sample_rate", "short_side")
+
+
+def spec_key(spec: ClipSpec) -> str:
+    """The spec as one stable string (manifests and tags of clip-exact copies compare it): ``slot_seconds=2 ...``."""
+    return " ".join(f"{name}={getattr(spec, name)}" for name in SPEC_FIELDS)
+
+
+def spec_from_key(key: str) -> ClipSpec:
+    """The spec ``spec_key`` wrote; ValueError naming the text when it is not one."""
+    try:
+        values = dict(item.split("=", 1) for item in key.split())
+        return ClipSpec(
+            slot_seconds=Fraction(values["slot_seconds"]),
+            num_frames=int(values["num_frames"]),
+            frame_rate=Fraction(values["frame_rate"]),
+            sample_rate=int(values["sample_rate"]),
+            short_side=int(values["short_side"]),
+        )
+    except (KeyError, ValueError, ZeroDivisionError) as exc:
+        raise ValueError(f"{key!r} is not a clip spec ({type(exc).__name__}: {exc})") from exc
+
+
+def spec_text(spec: ClipSpec) -> str:
+    """The spec for people: ``8 frames at 16 fps + 2 s of 16000 Hz audio, short side 128``."""
+    return (
+        f"{spec.num_frames} frames at {spec.frame_rate} fps + {spec.slot_seconds} s of {spec.sample_rate} Hz "
+        f"audio, short side {spec.short_side}"
+    )
+
+
 class ClipDecodeError(RuntimeError):
     """A window could not be read; the caller replaces it (another slot of the title) and counts it."""
 

@@ -24,6 +24,7 @@ from data_modules.audio_reading import (
     AUDIO_PREROLL_SECONDS,
     AudioDecoder,
 )
+from data_modules.clip_copy import read_clip_copy
 from data_modules.clip_spec import ClipDecodeError, Clips, ClipSpec, DecodeStats
 from data_modules.exact_time import ExactInput, exact_seconds
 from data_modules.media import MediaError, declared_span, open_media, read_title_span, stream_span
@@ -71,10 +72,14 @@ def read_windows(
 
     Video is ``uint8 [n, num_frames, H, W, 3]`` with the short side scaled to ``spec.short_side``; audio is
     ``float32 [n, audio_samples]`` mono. Any failure raises ``ClipDecodeError`` naming file and title time.
+    A clip-exact copy (its tag says so) is read by ``data_modules.clip_copy``, any other file from its packets.
     """
     if not (video or audio):
         raise ValueError("read_windows needs video=True or audio=True")
     windows = [exact_seconds(s, "window start") for s in starts]
+    copied = read_clip_copy(path, windows, spec, video=video, audio=audio)
+    if copied is not None:
+        return copied
     stats = DecodeStats()
     first = float(min(windows)) if windows else 0.0
     try:

@@ -71,6 +71,22 @@ def add_h264_stream(
     return stream
 
 
+def h264_encoder(
+    rate: int | Fraction, width: int, height: int, options: dict[str, str]
+) -> av.video.codeccontext.VideoCodecContext:
+    """A single-threaded libx264 yuv420p encoder outside any container (the clip-exact copy keeps its packets).
+
+    Frames handed to it count in frames: their ``pts`` is the frame number.
+    """
+    encoder = av.CodecContext.create("libx264", "w")
+    encoder.width, encoder.height, encoder.pix_fmt = width, height, "yuv420p"
+    encoder.time_base = 1 / Fraction(rate)
+    encoder.framerate = Fraction(rate)
+    encoder.thread_count = 1
+    encoder.options = options
+    return encoder
+
+
 def add_aac_stream(out: av.container.OutputContainer, rate: int, layout: str) -> av.audio.stream.AudioStream:
     """A single-threaded AAC stream at ``rate`` Hz with channel ``layout`` (``mono``, ``stereo``, ...)."""
     stream = out.add_stream("aac", rate=rate, layout=layout)

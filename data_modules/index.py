@@ -208,6 +208,7 @@ def _from_probe(rel: str, size: int, mtime: int, found: Examined) -> TitleRecord
         audio_codec=info.audio_codec,
         sample_rate=int(info.sample_rate),
         channels=int(info.channels),
+        clip_spec=info.clip_spec,
     )
 
 
@@ -356,7 +357,7 @@ def build_index(
         ):
             records[f.rel] = old
             if check is not None and old.reason_label in _VERIFIABLE and old.duration >= need:
-                tasks.append(Task(f.abs, f.rel, old.duration))
+                tasks.append(Task(f.abs, f.rel, old.duration, old.clip_spec))
         else:
             tasks.append(Task(f.abs, f.rel))
     probed = sum(t.known_duration is None for t in tasks)

@@ -19,6 +19,7 @@ import numpy as np
 from torch.utils.data import DataLoader, Dataset
 
 from data_modules.batching import make_loader
+from data_modules.clip_copy import require_clip_spec
 from data_modules.decoding import ClipSpec
 from data_modules.exact_time import exact_seconds
 from data_modules.index import PROBE_VERSION, TitleRecord, build_index, read_manifest
@@ -188,6 +189,7 @@ class LongFormDataModule(pl.LightningDataModule):
             raise ValueError(
                 f"manifest {self.manifest_path} lists no usable title (see its `reason` column)."
             )
+        require_clip_spec(self.manifest_path, [(r.path, r.clip_spec) for r in records], self.spec, self.head)
         if not any((self.root / r.path).is_file() for r in records):
             # One missing file is a title for the quarantine; none found means the root is wrong.
             raise ValueError(

@@ -41,6 +41,7 @@ COLUMNS = [
     "season",
     "episode",
     "probe_version",
+    "clip_spec",
 ]
 
 PROBE_VERSION = 2
@@ -48,7 +49,10 @@ PROBE_VERSION = 2
 probes rows of older versions again, although their files did not change. Version 2 reads both ends from the
 packets (late-starting streams, priming, cut files, Matroska and MPEG-PS ends); version 1 trusted the headers."""
 
-LEGACY_COLUMNS = COLUMNS[:-1]
+PROBED_COLUMNS = COLUMNS[:-1]
+"""The header of manifests written before rows said which clips a clip-exact copy holds: they list none."""
+
+LEGACY_COLUMNS = COLUMNS[:-2]
 """The header of manifests written before rows carried their probe version; their rows read as version 1."""
 
 OK = "ok"
@@ -100,6 +104,8 @@ class TitleRecord:
     season: int | None = None
     episode: int | None = None
     probe_version: int = PROBE_VERSION
+    clip_spec: str = ""
+    """Empty for a source file; for a clip-exact copy (``data_modules.clip_copy``), the spec of its clips."""
 
     def __post_init__(self) -> None:
         if self.status not in (OK, EXCLUDED):
@@ -194,7 +200,7 @@ def _read_rows(p: Path) -> list[TitleRecord]:
     with p.open(newline="", encoding="utf-8", errors="surrogateescape") as fh:
         reader = csv.reader(fh)
         header = next(reader, None)
-        columns = LEGACY_COLUMNS if header == LEGACY_COLUMNS else COLUMNS
+        columns = header if header in (LEGACY_COLUMNS, PROBED_COLUMNS) else COLUMNS
         if header != columns:
             found = ",".join(header or [])
             raise ManifestError(

@@ -22,6 +22,9 @@ from pathlib import Path
 
 import av
 
+from data_modules.clip_copy import clip_copy_header
+from data_modules.clip_spec import spec_from_key
+
 HEAD_PACKETS = 4096
 """Packets read from the start to find each stream's first keyframe or samples (captures start mid-GOP)."""
 
@@ -67,6 +70,8 @@ class MediaInfo:
     audio_codec: str
     sample_rate: int
     channels: int
+    clip_spec: str = ""
+    """For a clip-exact copy, the ``clip_spec.spec_key`` of the clips it holds; empty for any other file."""
 
 
 def declared_span(
@@ -186,7 +191,13 @@ def display_size(stream: av.video.stream.VideoStream, short_side: int) -> tuple[
 
 
 def probe(path: str | os.PathLike) -> MediaInfo:
-    """Read the headers and end packets of ``path``; ``MediaError`` with a specific reason if it is no title."""
+    """Read the headers and end packets of ``path``; ``MediaError`` with a specific reason if it is no title.
+
+    A clip-exact copy (``data_modules.clip_copy``) is described by its header: its title's span and its clips.
+    """
+    copy = clip_copy_header(path)
+    if copy is not None:
+        return _clip_copy_info(path, copy.tag)
     container = open_media(path)
     with container:
         origin, duration = read_title_span(container)
@@ -205,6 +216,26 @@ def probe(path: str | os.PathLike) -> MediaInfo:
             sample_rate=audio.codec_context.sample_rate,
             channels=audio.codec_context.channels,
         )
+
+
+def _clip_copy_info(path: str | os.PathLike, tag: dict) -> MediaInfo:
+    try:
+        spec = spec_from_key(tag["spec"])
+        return MediaInfo(
+            start=Fraction(0),
+            duration=Fraction(tag["duration"]),
+            container="tvssl clips",
+            video_codec="h264",
+            fps=float(spec.frame_rate),
+            width=int(tag["width"]),
+            height=int(tag["height"]),
+            audio_codec="pcm_s16le",
+            sample_rate=spec.sample_rate,
+            channels=1,
+            clip_spec=tag["spec"],
+        )
+    except (KeyError, TypeError, ValueError, ZeroDivisionError) as exc:
+        raise MediaError(path, "unreadable", f"damaged clip-exact copy header ({exc})") from exc
 
 
 def _title_streams(container: av.container.InputContainer) -> tuple[av.stream.Stream, av.stream.Stream]:

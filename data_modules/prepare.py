@@ -1,4 +1,8 @@
-"""A training copy of a corpus: every usable title transcoded (``data_modules.transcode``), and its manifest.
+"""A training copy of a corpus: every usable title transcoded, and its manifest.
+
+Two kinds of copy: the title's whole time line at the training short side with a keyframe at every slot
+boundary (``data_modules.transcode``), or, with ``PrepareSettings.clip_exact``, only the clips one clip spec
+reads (``data_modules.clip_copy``), which random access reads several times faster still.
 
 Work is resumable: a later run skips an output that carries the tvssl prepare tag and is verified (both streams,
 duration within a frame of the source, decodable to the end), and redoes one that fails. The destination is the
@@ -25,6 +29,8 @@ from pathlib import Path, PurePosixPath
 import av
 
 from data_modules.atomic_write import write_atomic
+from data_modules.clip_copy import CLIP_COPY_SUFFIX
+from data_modules.clip_copy_writer import check_clip_copy, write_clip_copy
 from data_modules.destination import MANIFEST, foreign_files, list_outputs, refuse_foreign
 from data_modules.encoding import AAC_FRAME
 from data_modules.index import (
@@ -100,9 +106,10 @@ def manifest_root(manifest: str | os.PathLike) -> Path:
     return folder.parent if folder.name == ".tvssl" else folder
 
 
-def output_name(rel: str) -> str:
-    """The prepared copy of ``Show/S01E01.mkv`` is ``Show/S01E01.mp4``."""
-    return PurePosixPath(rel).with_suffix(".mp4").as_posix()
+def output_name(rel: str, settings: PrepareSettings | None = None) -> str:
+    """The prepared copy of ``Show/S01E01.mkv`` is ``Show/S01E01.mp4``, its clip-exact copy ``Show/S01E01.clips``."""
+    suffix = CLIP_COPY_SUFFIX if settings is not None and settings.clips is not None else ".mp4"
+    return PurePosixPath(rel).with_suffix(suffix).as_posix()
 
 
 def check_output(dst: str | os.PathLike, src: str | os.PathLike, settings: PrepareSettings) -> str | None:
@@ -158,13 +165,16 @@ def _decodes_near(
 def prepare_one(src: str, dst: str, rel: str, out_rel: str, settings: PrepareSettings) -> TitleOutcome:
     """Skip a verified output, otherwise (re)make it and verify it; errors become a failed outcome."""
     started = time.perf_counter()
+    check, make = (
+        (check_output, transcode_title) if settings.clips is None else (check_clip_copy, write_clip_copy)
+    )
     try:
-        problem = check_output(dst, src, settings)
+        problem = check(dst, src, settings)
         if problem is None:
             return TitleOutcome(rel, out_rel, SKIPPED, "verified output", time.perf_counter() - started)
         status = PREPARED if problem == "no output yet" else REDONE
-        transcode_title(src, dst, settings)
-        after = check_output(dst, src, settings)
+        make(src, dst, settings)
+        after = check(dst, src, settings)
         if after is not None:
             Path(dst).unlink(missing_ok=True)
             return TitleOutcome(rel, out_rel, FAILED, f"fresh output failed verification: {after}")
@@ -260,7 +270,7 @@ def _plan(
     sources = {(root / r.path).resolve() for r in records}
     for r in records:
         mine = select is None or select(r.path)
-        out_rel = output_name(r.path)
+        out_rel = output_name(r.path, settings)
         if not r.ok:
             if mine:
                 report(TitleOutcome(r.path, "", EXCLUDED, f"excluded in the source manifest: {r.reason}"))

@@ -29,12 +29,13 @@ import time
 from collections.abc import Callable, MutableSequence, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Any
 
 import numpy as np
 
+from data_modules.clip_spec import spec_from_key
 from data_modules.decoding import ClipDecodeError, ClipSpec, read_clips
 from data_modules.manifest import PROBE_FAILED, VERIFY_FAILED, floor_micro
 from data_modules.media import MediaError, MediaInfo, probe
@@ -62,6 +63,7 @@ class Task:
     path: str
     key: str
     known_duration: Fraction | None = None
+    known_clip_spec: str = ""
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,7 @@ def verify_slots(key: str, num_slots: int, clips: int) -> list[int]:
 def examine(task: Task, verify: Verify | None) -> Examined:
     """Probe and/or verify one file; never raises, whatever the file holds."""
     info = None
-    duration = task.known_duration
+    duration, clip_spec = task.known_duration, task.known_clip_spec
     if duration is None:
         try:
             info = probe(task.path)
@@ -104,10 +106,12 @@ def examine(task: Task, verify: Verify | None) -> Examined:
             Exception
         ) as exc:  # any library failure on a hostile file is that file's problem, not the run's
             return Examined(None, f"{PROBE_FAILED}: " + detail(f"{type(exc).__name__}: {exc}", task.path))
-        duration = floor_micro(info.duration)
+        duration, clip_spec = floor_micro(info.duration), info.clip_spec
     if verify is None or duration <= 0 or duration < verify.need:
         return Examined(info)
-    return Examined(info, _verify(task, duration, verify))
+    # A clip-exact copy holds the clips of one spec only: it is verified with that one.
+    spec = spec_from_key(clip_spec) if clip_spec else verify.spec
+    return Examined(info, _verify(task, duration, replace(verify, spec=spec)))
 
 
 def _verify(task: Task, duration: Fraction, verify: Verify) -> str:

@@ -27,6 +27,8 @@ from pathlib import Path
 import av
 import numpy as np
 
+from data_modules.clip_copy import clip_copy_header
+from data_modules.clip_spec import ClipSpec, spec_key
 from data_modules.encoding import add_aac_stream, add_h264_stream, audio_frame, create_media, partial_file
 from data_modules.exact_time import exact_seconds
 from data_modules.media import MediaError, display_size, frame_rate, open_media, title_span
@@ -51,6 +53,8 @@ class PrepareSettings:
     crf: int = 23
     preset: str = "veryfast"
     audio_rate: int | None = None
+    clips: ClipSpec | None = None
+    """Set for a clip-exact copy (``data_modules.clip_copy``): only the clips of this spec are kept."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "keyframe_every", exact_seconds(self.keyframe_every, "keyframe_every"))
@@ -71,8 +75,30 @@ class PrepareSettings:
                 f"audio_rate must be >= 8000 Hz or None (keep the source rate), got {self.audio_rate}"
             )
 
+        if self.clips is not None:
+            implied = {
+                "short_side": self.clips.short_side,
+                "keyframe_every": self.clips.slot_seconds,
+                "audio_rate": self.clips.sample_rate,
+            }
+            wrong = {k: getattr(self, k) for k, v in implied.items() if getattr(self, k) != v}
+            if wrong:
+                raise ValueError(
+                    f"a clip-exact copy takes short side, slot and audio rate from its clip spec {implied}, "
+                    f"not {wrong}"
+                )
+
+    @classmethod
+    def clip_exact(cls, spec: ClipSpec, crf: int = 23, preset: str = "veryfast") -> PrepareSettings:
+        """Settings of a clip-exact copy for ``spec``: its short side, slot and audio rate are the spec's."""
+        return cls(spec.short_side, spec.slot_seconds, crf, preset, spec.sample_rate, spec)
+
     def as_tag(self) -> dict[str, object]:
-        return {**asdict(self), "keyframe_every": str(self.keyframe_every)}
+        tag = {**asdict(self), "keyframe_every": str(self.keyframe_every)}
+        del tag["clips"]
+        if self.clips is not None:
+            tag["clips"] = spec_key(self.clips)
+        return tag
 
 
 def source_facts(src: Path) -> dict[str, int]:
@@ -275,7 +301,9 @@ def read_tag(container: av.container.InputContainer) -> dict | None:
 
 
 def made_by_prepare(path: str | os.PathLike) -> bool:
-    """Whether ``path`` is a media file that carries the tvssl prepare tag."""
+    """Whether ``path`` is a clip-exact copy or a media file that carries the tvssl prepare tag."""
+    if clip_copy_header(path) is not None:
+        return True
     try:
         with open_media(path) as container:
             return read_tag(container) is not None

@@ -18,6 +18,7 @@ import yaml
 from data_modules.decoding import ClipSpec, read_windows
 from data_modules.index import build_index, read_manifest
 from data_modules.media import title_span
+from data_modules.prepare import PrepareSettings, prepare_corpus
 from data_modules.synthetic import synthesize_corpus
 from tests.media_fixtures import audio_time, frame_time, write_media
 from tvssl.bench.clips import load_titles, plan_groups
@@ -143,6 +144,27 @@ def test_bench_decode_prints_readers_ratios_and_work(
     result = yaml.safe_load(out.read_text())
     assert result["k"] == 4 and result["rounds"] == 2 and set(result["readers"]) >= {"per-clip", "grouped"}
     assert result["grouped_over_per_clip"] == pytest.approx(float(ratios.group(1)), abs=0.01)
+
+
+def test_bench_decode_reads_the_same_clips_from_a_clip_exact_copy(
+    corpus: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root, manifest = corpus
+    settings = PrepareSettings.clip_exact(SPEC)
+    copy = prepare_corpus(manifest, tmp_path / "clips", settings, src_root=root).manifest
+    out = tmp_path / "result.json"
+    args = ["decode", "--manifest", str(manifest), "--root", str(root), "--k", "1", "--clips", "4"]
+    args += ["--rounds", "1", "--slot-seconds", "1", "--short-side", "32", "--prepared", str(copy)]
+    assert bench.main([*args, "--json", str(out), "--no-torchcodec"]) == 0
+    text = capsys.readouterr().out
+    clips_s, _, _, seeks, decoded, discarded = _row(text, "clip-exact")
+    assert clips_s > 0 and seeks == 0 and decoded == 8.0 and discarded == 0.0  # its own frames, nothing else
+    agree = re.search(rf"clip-exact / grouped = {NUMBER}x; .* differ by {NUMBER} grey levels", text)
+    # x264 at crf 23 on 32-pixel frames of busy synthetic scenes: 3.0 grey levels measured here.
+    assert agree and float(agree.group(2)) < 4.0, text
+    result = yaml.safe_load(out.read_text())
+    assert result["clip-exact_over_grouped"] == pytest.approx(float(agree.group(1)), abs=0.01)
+    assert result["readers"]["clip-exact"]["agreement"]["clips"] == 4
 
 
 def test_bench_decode_errors_say_what_to_change(

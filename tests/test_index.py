@@ -346,7 +346,7 @@ def test_rows_of_an_older_probe_are_probed_again_and_legacy_manifests_still_read
     first = build_index(root, out, workers=1, progress=False)
     assert {r.probe_version for r in first} == {PROBE_VERSION}
     lines = out.read_text().splitlines()
-    legacy = [",".join(LEGACY_COLUMNS)] + [line.rsplit(",", 1)[0] for line in lines[1:]]
+    legacy = [",".join(LEGACY_COLUMNS)] + [line.rsplit(",", 2)[0] for line in lines[1:]]
     # An old manifest: no probe_version column, and b.mkv with the duration its header claimed.
     legacy[2] = legacy[2].replace(f",{seconds_text(first[1].duration)},", ",9.5,", 1)
     out.write_text("\n".join(legacy) + "\n")
@@ -554,7 +554,7 @@ def test_a_corpus_manifest_of_an_older_probe_is_refreshed_on_first_use(tmp_path,
     build_index(root, manifest, workers=1, progress=False)
     lines = manifest.read_text().splitlines()
     manifest.write_text(
-        "\n".join([",".join(LEGACY_COLUMNS)] + [x.rsplit(",", 1)[0] for x in lines[1:]]) + "\n"
+        "\n".join([",".join(LEGACY_COLUMNS)] + [x.rsplit(",", 2)[0] for x in lines[1:]]) + "\n"
     )
     MovieDataModule(root=str(root), index_workers=1).prepare_data()
     assert [r.probe_version for r in read_manifest(manifest)] == [PROBE_VERSION]

@@ -36,6 +36,7 @@ INPUT_ERRORS = frozenset(
         "data_modules.manifest.ManifestError",
         "data_modules.splits.LayoutError",
         "data_modules.media.MediaError",
+        "data_modules.clip_copy.ClipSpecMismatch",
     }
 )
 """Qualified names of the error types that always mean bad input; names, so that classifying an error imports

@@ -15,10 +15,15 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from data_modules.decoding import ClipSpec, DecodeStats, read_windows
+import numpy as np
+
+from data_modules.clip_copy import AUDIO_STEP
+from data_modules.decoding import Clips, ClipSpec, DecodeStats, read_windows
+from data_modules.manifest import read_manifest
 from tvssl.bench import echo, load_average
 from tvssl.bench.clips import Group, Title, load_titles, plan_groups, sequential_span
 from tvssl.bench.readers import Reader, read_forward, read_grouped, read_per_clip, torchcodec_reader
@@ -47,6 +52,18 @@ class Measure:
         return self.clips / self.cpu if self.cpu > 0 else math.inf
 
 
+@dataclass(frozen=True)
+class Agreement:
+    """How far a copy's clips are from the source reader's, over the same clips (uint8 pixels, audio units)."""
+
+    clips: int
+    video_mad: float
+    video_max: int
+    audio_max: float
+    audio_off: float
+    """Share of audio samples further than one 16-bit step from the source reader's."""
+
+
 @dataclass
 class DecodeBench:
     """Every round's measures per reader, and why an optional reader is missing."""
@@ -57,6 +74,8 @@ class DecodeBench:
     clips: int
     rounds: list[dict[str, Measure]] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
+    copies: list[str] = field(default_factory=list)
+    agreement: dict[str, Agreement] = field(default_factory=dict)
 
     @property
     def readers(self) -> list[str]:
@@ -109,6 +128,9 @@ class DecodeBench:
         if PER_CLIP in self.readers:
             out["grouped_over_per_clip"] = self.ratio(GROUPED, PER_CLIP)
             out["grouped_over_sequential"] = self.ratio(GROUPED, SEQUENTIAL)
+        for name in self.copies:
+            out[f"{name}_over_grouped"] = self.ratio(name, GROUPED)
+            out["readers"][name]["agreement"] = vars(self.agreement[name])
         return out
 
 
@@ -152,15 +174,22 @@ def bench_decode(
     seed: int = 0,
     torchcodec: bool = True,
     on_round: Callable[[int, dict[str, Measure]], None] | None = None,
+    copies: dict[str, dict[str, Path]] | None = None,
 ) -> DecodeBench:
-    """Interleaved rounds: each draws fresh groups, then runs per-clip, grouped, sequential (and torchcodec).
+    """Interleaved rounds: each draws fresh groups, then runs per-clip, grouped, the ``copies``, sequential (and
+    torchcodec).
 
+    ``copies`` maps a column name to {source path: path of its copy} (``tvssl prepare``): the same clips read
+    from the copy by ``read_windows``, and compared with the source reader's (``Agreement``).
     One extra group is read by every reader before timing starts (page cache, imports, scaler set-up).
     """
     if rounds < 1:
         raise ValueError(f"rounds must be >= 1, got {rounds}")
     result = DecodeBench(spec=spec, k=k, w=w, clips=clips - clips % k)
     readers: dict[str, Reader] = {PER_CLIP: read_per_clip, GROUPED: read_grouped}
+    for name, paths in (copies or {}).items():
+        readers[name] = _copy_reader(paths)
+        result.copies.append(name)
     if torchcodec:
         reader, why = torchcodec_reader(spec)
         if reader is None:
@@ -181,6 +210,7 @@ def bench_decode(
         measures = {
             PER_CLIP: _run_reader(readers[PER_CLIP], titles, groups, spec),
             GROUPED: _run_reader(readers[GROUPED], titles, groups, spec),
+            **{name: _run_reader(readers[name], titles, groups, spec) for name in result.copies},
             SEQUENTIAL: _run_reader(
                 read_forward, titles, [sequential_span(titles, groups, result.clips, seed, r)], spec
             ),
@@ -190,7 +220,54 @@ def bench_decode(
         result.rounds.append(measures)
         if on_round is not None:
             on_round(r, measures)
+    first = plan_groups(titles, k, w, clips, seed, 0)
+    for name in result.copies:
+        result.agreement[name] = agreement(titles, first, spec, readers[name])
     return result
+
+
+def copy_columns(
+    titles: Sequence[Title], manifests: Sequence[str | os.PathLike], spec: ClipSpec
+) -> dict[str, dict[str, Path]]:
+    """A column per prepared copy: named ``clip-exact`` or ``prepared`` by its kind, titles matched by title_id."""
+    columns: dict[str, dict[str, Path]] = {}
+    for manifest in manifests:
+        copy = {t.title_id: t.path for t in load_titles(manifest, None, spec.slot_seconds)}
+        missing = [t.title_id for t in titles if t.title_id not in copy]
+        if missing:
+            raise ValueError(f"{manifest} has no copy of {missing[0]}: prepare it from the benched manifest")
+        name = "clip-exact" if any(r.clip_spec for r in read_manifest(manifest)) else "prepared"
+        if name in columns:
+            name = f"{name}-{len(columns) + 1}"
+        columns[name] = {str(t.path): copy[t.title_id] for t in titles}
+    return columns
+
+
+def _copy_reader(paths: dict[str, Path]) -> Reader:
+    """``read_windows`` on the copy of each source title (a clip-exact copy is read by its own reader)."""
+
+    def read(path: str | os.PathLike, starts: Sequence[Fraction], spec: ClipSpec) -> Clips:
+        return read_windows(paths[str(path)], starts, spec)
+
+    return read
+
+
+def agreement(titles: Sequence[Title], groups: Sequence[Group], spec: ClipSpec, copy: Reader) -> Agreement:
+    """The copy's clips against the source reader's, group by group (untimed)."""
+    diffs, peak, audio_peak, off, samples, clips = 0.0, 0, 0.0, 0, 0, 0
+    for title, slots in groups:
+        starts = [j * spec.slot_seconds for j in slots]
+        source = read_windows(titles[title].path, starts, spec)
+        other = copy(titles[title].path, starts, spec)
+        delta = np.abs(source.video.astype(np.int16) - other.video)
+        diffs += float(delta.mean()) * len(slots)
+        peak = max(peak, int(delta.max()))
+        audio = np.abs(source.audio - other.audio)
+        audio_peak = max(audio_peak, float(audio.max()))
+        off += int((audio > AUDIO_STEP).sum())
+        samples += audio.size
+        clips += len(slots)
+    return Agreement(clips, diffs / clips, peak, audio_peak, off / samples)
 
 
 def augment_cost(
@@ -247,6 +324,13 @@ def decode_table(bench: DecodeBench) -> str:
         f"grouped / per-clip = {bench.ratio(GROUPED, PER_CLIP):.2f}x   "
         f"grouped / sequential = {bench.ratio(GROUPED, SEQUENTIAL):.2f}x"
     )
+    for name in bench.copies:
+        a = bench.agreement[name]
+        lines.append(
+            f"{name} / grouped = {bench.ratio(name, GROUPED):.2f}x; against the source reader on {a.clips} clips: "
+            f"frames differ by {a.video_mad:.2f} grey levels on average (at most {a.video_max}), audio by at "
+            f"most {a.audio_max:.2g}, {a.audio_off:.2%} of samples by more than one 16-bit step"
+        )
     lines.append(
         f"(medians of {len(bench.rounds)} rounds; ratios are medians of per-round ratios; sequential = "
         f"clip-seconds decoded per second / {float(bench.spec.slot_seconds):g} s slot; discarded/returned = "
@@ -269,6 +353,7 @@ def run_decode_bench(
     torchcodec: bool = True,
     json_path: Path | None = None,
     say: Callable[[str], None] = echo,
+    prepared: Sequence[str | os.PathLike] = (),
 ) -> DecodeBench:
     """``tvssl bench decode``: the titles and clips, each round's clips/s, the table, the worker's CPU per clip.
 
@@ -292,8 +377,20 @@ def run_decode_bench(
         each = "  ".join(f"{name} {m.clips_per_s:.2f}" for name, m in measures.items())
         say(f"round {r + 1}/{rounds}: clips/s  {each}")
 
+    copies = copy_columns(titles, prepared, spec)
+    for name, paths in copies.items():
+        say(f"{name}: the same clips from {next(iter(paths.values())).parent}")
     bench = bench_decode(
-        titles, spec, k, w, clips=clips, rounds=rounds, seed=seed, torchcodec=torchcodec, on_round=progress
+        titles,
+        spec,
+        k,
+        w,
+        clips=clips,
+        rounds=rounds,
+        seed=seed,
+        torchcodec=torchcodec,
+        on_round=progress,
+        copies=copies,
     )
     say(f"after: {load_average()}")
     say("")

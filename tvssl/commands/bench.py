@@ -72,6 +72,15 @@ def _parser() -> argparse.ArgumentParser:
     dec.add_argument("--sample-rate", type=positive, default=16000, help="audio rate (default: 16000)")
     dec.add_argument("--short-side", type=positive, default=128, help="scaled short side (default: 128)")
     dec.add_argument("--no-torchcodec", action="store_true", help="leave out the torchcodec column")
+    dec.add_argument(
+        "--prepared",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="MANIFEST",
+        help="also read the same clips from this prepared copy (manifest of tvssl prepare, with or without "
+        "--clip-exact) and compare them with the source's; repeatable",
+    )
     dec.add_argument("--json", type=Path, default=None, help="also write the results to this JSON file")
 
     load = verbs.add_parser(
@@ -201,6 +210,7 @@ def _decode(args: argparse.Namespace) -> int:
         seed=args.seed,
         torchcodec=not args.no_torchcodec,
         json_path=args.json,
+        prepared=args.prepared,
     )
     return 0
 

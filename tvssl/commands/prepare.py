@@ -1,7 +1,7 @@
 """``tvssl prepare SRC_MANIFEST DST``: a training copy of a corpus, for near-constant random-access cost.
 
 Video is scaled to the training short side with a keyframe at every slot boundary, audio is re-encoded to AAC,
-title time is kept. Titles run in parallel processes; re-running skips verified outputs and redoes broken
+title time is kept; or, with `--clip-exact`, only the clips of one clip spec are kept (``data_modules.clip_copy``). Titles run in parallel processes; re-running skips verified outputs and redoes broken
 ones, so an interrupted run is resumed by running it again. Writes DST/manifest.csv.
 
 On a cluster, `--shard I/N` prepares one shard of the titles into DST (its partial manifest and output list go
@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
 
+from data_modules.clip_spec import ClipSpec
 from data_modules.index import summarize
 from data_modules.prepare import FAILED, PrepareSettings, TitleOutcome, prepare_corpus, summarize_outcomes
 from data_modules.prepare_shards import merge_prepared
@@ -31,7 +32,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tvssl prepare",
         description="Transcode the usable titles of a manifest for training: short side scaled, a keyframe at "
-        "every slot boundary, AAC audio, title time kept. Resumable; writes DST/manifest.csv.",
+        "every slot boundary, AAC audio, title time kept; or, with --clip-exact, only the clips of one clip spec. "
+        "Resumable; writes DST/manifest.csv.",
     )
     parser.add_argument("manifest", type=Path, metavar="SRC_MANIFEST", help="manifest of the source corpus")
     parser.add_argument(
@@ -63,6 +65,22 @@ def _parser() -> argparse.ArgumentParser:
         "--audio-rate", type=positive, default=None, help="resample audio to this rate (default: keep)"
     )
     parser.add_argument(
+        "--clip-exact",
+        action="store_true",
+        help="keep only the clips training reads (per slot, --num-frames frames at --frame-rate centred in the "
+        "slot, and the slot's audio mono at --audio-rate, default 16000): several times faster random access; "
+        "the copy serves only a training config with these clip settings",
+    )
+    parser.add_argument(
+        "--num-frames", type=positive, default=8, help="frames per clip, with --clip-exact (default: 8)"
+    )
+    parser.add_argument(
+        "--frame-rate",
+        type=seconds,
+        default=Fraction(16),
+        help="clip frame rate, with --clip-exact (default: 16)",
+    )
+    parser.add_argument(
         "--workers",
         type=positive,
         default=None,
@@ -78,6 +96,25 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _settings(args: argparse.Namespace) -> PrepareSettings:
+    if not args.clip_exact:
+        return PrepareSettings(
+            short_side=args.short_side,
+            keyframe_every=args.keyframe_every,
+            crf=args.crf,
+            preset=args.preset,
+            audio_rate=args.audio_rate,
+        )
+    spec = ClipSpec(
+        slot_seconds=args.keyframe_every,
+        num_frames=args.num_frames,
+        frame_rate=args.frame_rate,
+        sample_rate=args.audio_rate or ClipSpec.sample_rate,
+        short_side=args.short_side,
+    )
+    return PrepareSettings.clip_exact(spec, crf=args.crf, preset=args.preset)
+
+
 def _line(outcome: TitleOutcome) -> str:
     took = f" in {outcome.seconds:.1f} s" if outcome.seconds >= 0.05 else ""
     detail = f": {outcome.detail}" if outcome.detail else ""
@@ -88,13 +125,7 @@ def _line(outcome: TitleOutcome) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     with config_checks():
-        settings = PrepareSettings(
-            short_side=args.short_side,
-            keyframe_every=args.keyframe_every,
-            crf=args.crf,
-            preset=args.preset,
-            audio_rate=args.audio_rate,
-        )
+        settings = _settings(args)
         if not args.manifest.is_file():
             raise UserError(f"source manifest {args.manifest} does not exist; make it with `tvssl index`")
         started = time.perf_counter()
