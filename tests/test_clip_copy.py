@@ -151,21 +151,27 @@ def test_the_manifest_names_the_spec_and_the_title_span_of_the_source(
     ]
 
 
-def test_another_clip_spec_is_refused_naming_both(copy: Path) -> None:
-    other = replace(SPEC, num_frames=2)
-    module = MovieDataModule(
-        manifest=str(copy / "manifest.csv"),
+def _datamodule(root: Path, manifest: Path, num_frames: int = SPEC.num_frames) -> MovieDataModule:
+    """Training data with SPEC's clip settings (or another frame count), two clips per title, no workers."""
+    return MovieDataModule(
+        root=str(root),
+        manifest=str(manifest),
         batch_size=4,
         k=2,
         slot_seconds=1,
-        num_frames=2,
+        num_frames=num_frames,
         frame_rate=8,
         short_side=32,
-        val_titles=1,
+        val_titles=0,
         num_workers=0,
+        seed=3,
     )
+
+
+def test_another_clip_spec_is_refused_naming_both(copy: Path) -> None:
+    other = replace(SPEC, num_frames=2)
     with pytest.raises(ClipSpecMismatch) as refused:
-        module.setup("fit")
+        _datamodule(copy, copy / "manifest.csv", num_frames=2).setup("fit")
     message = user_message(refused.value)
     assert message is not None and "\n" not in message
     assert spec_text(SPEC) in message and spec_text(other) in message and "--clip-exact" in message
@@ -182,19 +188,7 @@ def test_training_reads_the_same_batches_from_the_copy(corpus: tuple[Path, Path]
     root, manifest = corpus
 
     def first_batch(folder: Path, path: Path) -> dict:
-        module = MovieDataModule(
-            root=str(folder),
-            manifest=str(path),
-            batch_size=4,
-            k=2,
-            slot_seconds=1,
-            num_frames=4,
-            frame_rate=8,
-            short_side=32,
-            val_titles=0,
-            num_workers=0,
-            seed=3,
-        )
+        module = _datamodule(folder, path)
         module.setup("fit")
         return next(iter(module.train_dataloader()))
 
