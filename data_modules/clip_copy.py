@@ -12,9 +12,9 @@ just that, in one file per title (``.clips``):
              H.264 packets (uint32 length + Annex B bytes): one closed group of pictures, no B-frames, an IDR
              with its parameter sets first, so each clip decodes alone.
 
-Reading a clip is two ``pread`` calls, a fresh decoder (microseconds), ``num_frames`` small decodes and one
-block of samples: no container to open, no index to parse, and the same cost for a 2-hour title as for a
-10-minute one. Decoding stays with FFmpeg through PyAV; only the packets' home is ours.
+Reading a clip is four ``pread`` calls (prefix, header, index entry, record), a fresh decoder (microseconds),
+``num_frames`` small decodes and one block of samples: no container to open, no index to parse, and the same
+cost for a 2-hour title as for a 10-minute one. Decoding stays with FFmpeg through PyAV; only the packets' home is ours.
 
 The copy holds nothing else, so it serves only the spec it was made for: its header and its manifest rows
 (``clip_spec``) name that spec; a datamodule with another spec refuses the manifest at set-up
