@@ -291,6 +291,19 @@ def test_tv_index_fills_show_season_episode_and_movies_leave_them_blank(tmp_path
     assert movies.reused == 4
 
 
+def _count_probes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the files probed from now on (the probe itself still runs)."""
+    calls: list[str] = []
+    real = probing.probe
+
+    def counting(path):
+        calls.append(Path(path).name)
+        return real(path)
+
+    monkeypatch.setattr(probing, "probe", counting)
+    return calls
+
+
 def test_reindex_reuses_unchanged_rows_and_probes_only_what_changed(tmp_path, good_dir, monkeypatch):
     root, out = tmp_path / "c", tmp_path / "m.csv"
     root.mkdir()
@@ -301,14 +314,7 @@ def test_reindex_reuses_unchanged_rows_and_probes_only_what_changed(tmp_path, go
         )
     first = build_index(root, out, workers=1, progress=False)
     written = out.read_bytes()
-    calls: list[str] = []
-    real = probing.probe
-
-    def counting(path):
-        calls.append(Path(path).name)
-        return real(path)
-
-    monkeypatch.setattr(probing, "probe", counting)
+    calls = _count_probes(monkeypatch)
     again = build_index(root, out, workers=1, progress=False)
     assert calls == [] and again == first and out.read_bytes() == written
     assert (again.reused, again.probed, again.removed) == (3, 0, 0)
@@ -352,14 +358,7 @@ def test_rows_of_an_older_probe_are_probed_again_and_legacy_manifests_still_read
     out.write_text("\n".join(legacy) + "\n")
     old_rows = read_manifest(out)
     assert [r.probe_version for r in old_rows] == [1, 1] and old_rows[1].duration == Fraction("9.5")
-    calls: list[str] = []
-    real = probing.probe
-
-    def counting(path):
-        calls.append(Path(path).name)
-        return real(path)
-
-    monkeypatch.setattr(probing, "probe", counting)
+    calls = _count_probes(monkeypatch)
     again = build_index(root, out, workers=1, progress=False)
     assert sorted(calls) == ["a.mp4", "b.mkv"] and again == first
     calls.clear()
