@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from tvssl.errors import DEBUG_ENV, UserError, report
+from tvssl.errors import DEBUG_ENV, UserError, reports_user_errors
 from tvssl.run_dirs import RUN_DIR_ENV, allocate_run_dir
 
 __all__ = ["RUN_DIR_ENV", "VERBS", "Verb", "allocate_run_dir", "main"]
@@ -77,16 +77,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = DEBUG_FLAG in args
     args = [a for a in args if a != DEBUG_FLAG]
     with _debug_environment(debug):
-        try:
-            return _dispatch(args)
-        except Exception as exc:
-            code = report(exc)
-            if code is None:
-                raise
-            return code
+        return _dispatch(args)
 
 
-def _dispatch(args: list[str]) -> int:
+@reports_user_errors
+def _dispatch(args: Sequence[str] | None) -> int:
+    args = list(args or [])
     if not args or args[0] in HELP_FLAGS:
         print(usage())
         return 0
