@@ -23,6 +23,7 @@ from lightning.pytorch.loggers import CSVLogger, Logger, WandbLogger
 
 from tvssl.configs import expand_config_args
 from tvssl.errors import UserError, config_checks, config_error, user_message
+from tvssl.progress import PROGRESS_ENV, Reporter
 from tvssl.run_dirs import RUN_DIR_ENV, claim_run_dir, discard_if_unused
 
 CKPT_KEYWORDS = ("last", "best", "hpc")
@@ -54,6 +55,17 @@ class RunStarted(Callback):
         self.started = True
 
     on_fit_start = on_validation_start = on_test_start = on_predict_start = _start
+
+
+class TrainingProgress(Callback):
+    """Reports a fit's optimizer steps against all it will run, for the sweep step's console bar."""
+
+    def __init__(self) -> None:
+        self.report = Reporter("steps")
+
+    def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
+        if trainer.is_global_zero:
+            self.report(int(trainer.global_step), int(trainer.estimated_stepping_batches))
 
 
 class TVSSLCLI(LightningCLI):
@@ -116,6 +128,8 @@ class TVSSLCLI(LightningCLI):
     def instantiate_trainer(self, **kwargs: Any) -> pl.Trainer:
         trainer = self._trainer_with_run_dir(**kwargs)
         trainer.callbacks.append(self.run_started)
+        if os.environ.get(PROGRESS_ENV):
+            trainer.callbacks.append(TrainingProgress())
         return trainer
 
     def _trainer_with_run_dir(self, **kwargs: Any) -> pl.Trainer:

@@ -6,7 +6,7 @@ probe reads exactly the representation fine-tuning would start from.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -36,11 +36,12 @@ def file_features(
     clips_per_file: int = 10,
     batch_size: int = 64,
     num_workers: int = 0,
+    on_clips: Callable[[int], None] | None = None,
 ) -> FileFeatures:
     """Mean encoder feature of each file's ``clips_per_file`` clips.
 
     ``module`` is a ``FinetuneModule`` (pretrained or random) in eval mode: its ``on_after_batch_transfer``
-    preprocesses, its ``encoder`` embeds.
+    preprocesses, its ``encoder`` embeds. ``on_clips`` hears how many clips each batch held (progress).
     """
     module.eval()
     dataset = EvalClipDataset(samples, spec, modality, clips_per_file)  # type: ignore[arg-type]
@@ -62,6 +63,8 @@ def file_features(
         sums.index_add_(0, batch["video_index"], feats)
         counts.index_add_(0, batch["video_index"], torch.ones(len(feats)))
         substituted += int(batch["substituted"].sum())
+        if on_clips is not None:
+            on_clips(len(feats))
     assert sums is not None, "no clips were read"
     labels = torch.tensor([s.label for s in samples], dtype=torch.long)
     return FileFeatures(sums / counts.clamp_min(1).unsqueeze(1).double(), labels, substituted)

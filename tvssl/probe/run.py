@@ -11,17 +11,28 @@ from data_modules.atomic_write import write_atomic
 from tvssl.errors import UserError
 from tvssl.probe.features import file_features
 from tvssl.probe.scores import ProbeScores, probe_scores
+from tvssl.progress import Reporter
 
 
 def probe_module(module: Any, datamodule: Any, clips_per_file: int = 10) -> ProbeScores:
     """Features of every train and test file of ``datamodule``'s split through ``module``'s frozen encoder."""
     samples = datamodule.samples
+    total = (len(samples.train) + len(samples.test)) * clips_per_file
+    report = Reporter("clips")
+    done = 0
+
+    def on_clips(n: int) -> None:
+        nonlocal done
+        done += n
+        report(done, total)
+
     kwargs = dict(
         spec=datamodule.spec,
         modality=datamodule.modality,
         clips_per_file=clips_per_file,
         batch_size=datamodule.batch_size,
         num_workers=datamodule.num_workers,
+        on_clips=on_clips,
     )
     train = file_features(module, samples.train, **kwargs)
     test = file_features(module, samples.test, **kwargs)
