@@ -11,6 +11,7 @@ from torchvision.models.video import r2plus1d_18
 
 from tvssl.losses import CrossModalInfoNCE
 from tvssl.models import AudioEncoder, LogMel, ProjectionHead, VideoEncoder
+from tvssl.models.video import FrameDifference
 
 
 def _num_params(module: torch.nn.Module) -> int:
@@ -45,6 +46,16 @@ def test_tiny_video_encoder_shapes(frames: int) -> None:
     assert encoder.out_dim == 64
     assert encoder(torch.randn(3, 3, frames, 112, 112)).shape == (3, 64)
     assert _num_params(encoder) < 100_000
+
+
+def test_the_tiny_encoder_sees_each_frame_beside_its_change_from_the_previous_one() -> None:
+    clip = torch.randn(2, 3, 8, 16, 16)
+    out = FrameDifference(gain=4.0)(clip)
+    assert out.shape == (2, 6, 7, 16, 16)
+    assert torch.equal(out[:, :3], clip[:, :, 1:])
+    assert torch.allclose(out[:, 3:], 4.0 * (clip[:, :, 1:] - clip[:, :, :-1]))
+    still = clip[:, :, :1].expand(-1, -1, 8, -1, -1)
+    assert FrameDifference()(still)[:, 3:].abs().max() == 0  # a still picture carries no motion channels
 
 
 @pytest.mark.parametrize("frames", [201, 501])  # 2 s pretraining clip, 5 s ESC-50 clip
