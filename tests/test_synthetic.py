@@ -27,10 +27,12 @@ from data_modules.synthetic import (
     render_audio,
     render_frames,
     synthesize_corpus,
+    synthesize_downstream,
     synthesize_esc50,
     synthesize_hmdb51,
     synthesize_ucf101,
 )
+from data_modules.synthetic.plans import CAST_PER_SHOT, CHARACTERS_PER_TITLE, SETS_PER_TITLE
 from tvssl.commands import synth
 
 W, H, FPS, SR = 96, 64, 16, 16000
@@ -64,7 +66,10 @@ def test_title_has_the_promised_streams_duration_and_keyframes(tmp_path: Path) -
         ]
         summary = json.loads(c.metadata["comment"])
     assert keys == [0.0, 2.0, 4.0]
-    assert summary["name"] == "movie_000" and len(summary["characters"]) >= 3
+    assert (
+        summary["name"] == "movie_000"
+        and CHARACTERS_PER_TITLE[0] <= len(summary["characters"]) <= CHARACTERS_PER_TITLE[1]
+    )
     frames, audio = _decode(path)
     assert frames.shape == (6 * FPS, H, W, 3)
     assert audio.size >= 6 * SR
@@ -80,7 +85,7 @@ def test_tv_layout_and_episodes_of_a_show_share_characters_and_scenes(tmp_path: 
     used = {p.character for s in show1.shots for p in s.cast} | {
         p.character for s in show1b.shots for p in s.cast
     }
-    assert len(used) >= 2  # characters recur across the episodes, not one per episode
+    assert used == set(range(len(show1.characters)))  # the show's characters recur across its episodes
 
     paths = synthesize_corpus(
         tmp_path, "tv", titles=2, minutes=0.05, seed=3, width=W, height=H, episodes_per_show=2
@@ -95,15 +100,21 @@ def test_tv_layout_and_episodes_of_a_show_share_characters_and_scenes(tmp_path: 
 
 
 def test_movies_have_their_own_characters_and_recurring_scenes() -> None:
-    plans = plan_corpus("movie", titles=3, minutes=2, seed=0)
+    plans = plan_corpus("movie", titles=8, minutes=2, seed=0)
     voices = [{c.voice for c in p.characters} for p in plans]
     assert all(a.isdisjoint(b) for i, a in enumerate(voices) for b in voices[i + 1 :])
+    assert {len(p.characters) for p in plans} <= set(
+        range(CHARACTERS_PER_TITLE[0], CHARACTERS_PER_TITLE[1] + 1)
+    )
+    assert {len(p.scenes) for p in plans} == set(range(SETS_PER_TITLE[0], SETS_PER_TITLE[1] + 1))
     for plan in plans:
         scenes = [s.scene for s in plan.shots]
         assert all(3.0 <= s.end - s.start <= 9.5 for s in plan.shots[:-1])
-        assert len(set(scenes)) >= 3 and len(scenes) > len(set(scenes))  # styles recur across the title
-        assert scenes[0] in scenes[len(scenes) // 2 :] or scenes[1] in scenes[len(scenes) // 2 :]
-        assert len(plan.events) >= 20 and plan.shots[-1].end == 120.0
+        assert set(scenes) == set(range(len(plan.scenes)))  # every set recurs over the whole title
+        assert all(len(shot.cast) == CAST_PER_SHOT for shot in plan.shots)
+        assert all(scenes[i] != scenes[i + 1] for i in range(len(scenes) - 1)) or len(plan.scenes) == 1
+        # someone acts for about half the title (events of about 1 s, gaps of 0.3-0.9 s), talks now and then
+        assert sum(e.duration for e in plan.events) >= 0.4 * 120.0 and plan.shots[-1].end == 120.0
 
 
 def test_same_seed_same_content_other_seed_other_content(tmp_path: Path) -> None:
@@ -372,3 +383,17 @@ def test_how_a_character_or_set_sounds_follows_from_how_it_looks() -> None:
     assert np.corrcoef(top_hue, cutoff)[0, 1] > 0.99
     brightness = np.array([max(s.top) / 255 for s in scenes])
     assert np.corrcoef(brightness, [s.noise_slope for s in scenes])[0, 1] < -0.99
+
+
+def test_downstream_sets_written_in_parallel_are_the_same_files(tmp_path: Path) -> None:
+    kwargs = {"seed": 2, "classes": 2, "clips": 6, "width": 32, "height": 24}
+    one = synthesize_downstream(tmp_path / "one", **kwargs)
+    two = synthesize_downstream(tmp_path / "two", workers=2, **kwargs)
+    assert list(one) == list(two) == ["ucf101", "hmdb51", "esc50"]
+    for kind in one:
+        assert [p.relative_to(tmp_path / "one") for p in one[kind]] == [
+            p.relative_to(tmp_path / "two") for p in two[kind]
+        ]
+        assert [_digest(p) for p in one[kind]] == [_digest(p) for p in two[kind]]
+    with av.open(str(one["hmdb51"][0])) as container:
+        assert (container.streams.video[0].width, container.streams.video[0].height) == (32, 24)

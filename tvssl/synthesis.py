@@ -31,7 +31,8 @@ SYNTH_SUFFIXES = frozenset({".mp4", ".avi", ".wav", ".txt", ".csv"})
 
 @dataclass(frozen=True)
 class SynthRequest:
-    """What to generate; ``width`` / ``height`` None mean 160 and 96 (titles) or 120 (downstream clips)."""
+    """What to generate; ``width`` / ``height`` None mean 160 and 96 (titles) or 120 (downstream clips), ``fps``
+    None 16 for titles and each downstream set's own rate (UCF101 25, HMDB51 30)."""
 
     out: Path
     kind: str = "movie"
@@ -41,7 +42,7 @@ class SynthRequest:
     seed: int = 0
     width: int | None = None
     height: int | None = None
-    fps: int = 16
+    fps: int | None = None
     sample_rate: int = 16000
     gop_seconds: float = 2.0
     classes: int = 5
@@ -51,7 +52,10 @@ class SynthRequest:
     def with_frame_size(self) -> SynthRequest:
         titles = self.kind in TITLE_KINDS
         return dataclasses.replace(
-            self, width=self.width or 160, height=self.height or (96 if titles else 120)
+            self,
+            width=self.width or 160,
+            height=self.height or (96 if titles else 120),
+            fps=self.fps or (16 if titles else None),
         )
 
     def params(self) -> dict[str, Any]:
@@ -111,7 +115,7 @@ def _generate(request: SynthRequest, on_written: Callable[[Path], None]) -> list
             seed=r.seed,
             width=r.width,
             height=r.height,
-            fps=r.fps,
+            fps=r.fps or 16,
             sample_rate=r.sample_rate,
             episodes_per_show=r.episodes,
             gop_seconds=r.gop_seconds,
@@ -120,16 +124,19 @@ def _generate(request: SynthRequest, on_written: Callable[[Path], None]) -> list
         )
     common: dict[str, Any] = {"classes": r.classes, "seed": r.seed}
     size = {"width": r.width, "height": r.height}
+    rate = {"fps": r.fps} if r.fps is not None else {}
     if r.clips is not None and kind != "downstream":
         common["clips_per_group" if kind == "ucf101" else "clips_per_class"] = r.clips
     if kind == "ucf101":
-        paths = synthetic.synthesize_ucf101(out, **common, **size)
+        paths = synthetic.synthesize_ucf101(out, **common, **size, **rate)
     elif kind == "hmdb51":
-        paths = synthetic.synthesize_hmdb51(out, **common, **size)
+        paths = synthetic.synthesize_hmdb51(out, **common, **size, **rate)
     elif kind == "esc50":
         paths = synthetic.synthesize_esc50(out, **common)
     else:
-        sets = synthetic.synthesize_downstream(out, seed=r.seed, classes=r.classes, clips=r.clips)
+        sets = synthetic.synthesize_downstream(
+            out, seed=r.seed, classes=r.classes, clips=r.clips, **size, **rate, workers=r.workers
+        )
         paths = [p for group in sets.values() for p in group]
     return paths
 

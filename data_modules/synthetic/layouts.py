@@ -13,6 +13,8 @@ from __future__ import annotations
 import csv
 import io
 import os
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -219,24 +221,45 @@ def split_files(kind: str, root: str | os.PathLike, classes: int = 5) -> list[Pa
     raise ValueError(f"kind must be 'ucf101', 'hmdb51' or 'esc50', got {kind!r}")
 
 
+def _write_set(task: tuple[str, Path, dict]) -> list[Path]:
+    """One downstream set in a worker process (module level, so it pickles under spawn)."""
+    kind, root, kwargs = task
+    writer = {"ucf101": synthesize_ucf101, "hmdb51": synthesize_hmdb51, "esc50": synthesize_esc50}[kind]
+    return writer(root, **kwargs)
+
+
 def synthesize_downstream(
-    root: str | os.PathLike, seed: int = 0, classes: int = 5, clips: int | None = None
+    root: str | os.PathLike,
+    seed: int = 0,
+    classes: int = 5,
+    clips: int | None = None,
+    width: int | None = None,
+    height: int | None = None,
+    fps: int | None = None,
+    workers: int = 1,
 ) -> dict[str, list[Path]]:
     """All three downstream sets, under ``root/ucf101``, ``root/hmdb51`` and ``root/esc50``.
 
     ``clips`` (per class) sizes all three alike: HMDB51 and ESC-50 get that many clips per class, UCF101 that
     many in groups of two (at least six groups, a multiple of three so the three splits test on equal blocks).
-    None keeps each set's small default.
+    None keeps each set's small default. ``width`` / ``height`` size the video clips (None: each set's
+    default), ``fps`` their frame rate (None: UCF101 25, HMDB51 30). ``workers`` > 1 writes the sets in parallel processes; the files do not depend on it.
     """
     root = Path(root)
+    size = {k: v for k, v in (("width", width), ("height", height), ("fps", fps)) if v is not None}
     if clips is None:
         ucf: dict[str, int] = {}
         per_class: dict[str, int] = {}
     else:
         ucf = {"groups": max(6, clips // 2 // 3 * 3), "clips_per_group": 2}
         per_class = {"clips_per_class": clips}
-    return {
-        "ucf101": synthesize_ucf101(root / "ucf101", classes=classes, seed=seed, **ucf),
-        "hmdb51": synthesize_hmdb51(root / "hmdb51", classes=classes, seed=seed, **per_class),
-        "esc50": synthesize_esc50(root / "esc50", classes=classes, seed=seed, **per_class),
-    }
+    common = {"classes": classes, "seed": seed}
+    tasks = [
+        ("ucf101", root / "ucf101", {**common, **ucf, **size}),
+        ("hmdb51", root / "hmdb51", {**common, **per_class, **size}),
+        ("esc50", root / "esc50", {**common, **per_class}),
+    ]
+    if workers <= 1:
+        return {kind: _write_set(task) for task, kind in zip(tasks, (t[0] for t in tasks))}
+    with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=get_context("spawn")) as pool:
+        return dict(zip((t[0] for t in tasks), pool.map(_write_set, tasks)))

@@ -2,8 +2,8 @@
 
 All randomness comes from ``numpy.random.SeedSequence`` keyed by (seed, kind code, index, ...), so a title
 depends only on its own key: titles can be planned and encoded in any order, in any process, and come out the
-same. A shot picks a scene style (never the previous one) and a cast of 1-3, so every style and character
-recurs over the whole length; events and syllables never overlap, so at any moment at most one character
+same. A title is one or two characters on one or two sets, so everything a title shows recurs over its
+whole length; a shot picks a set (never the previous one) and one character, who acts most of the time; events and syllables never overlap, so at any moment at most one character
 makes a sound and the sound can be attributed to what is seen.
 """
 
@@ -30,6 +30,19 @@ from data_modules.synthetic.world import (
 # Part of every seed key, so a movie, a TV show and each downstream set never share a random stream.
 KIND_CODES: dict[str, int] = {"movie": 1, "tv": 2, "ucf101": 101, "hmdb51": 51, "esc50": 50}
 
+CHARACTERS_PER_TITLE = (1, 2)
+"""Fewest and most characters of a title (or show), inclusive. Few, so that the clips of one title look and sound
+alike and only what happens in them tells them apart: the hard negatives the (k, w) policy is about."""
+
+SETS_PER_TITLE = (1, 2)
+"""Fewest and most scene styles of a title (or show), inclusive; the same reason."""
+
+CAST_PER_SHOT = 1
+"""Characters on screen in a shot: one, so that what is heard can only come from what is seen."""
+
+EVENT_SHARE = 0.9
+"""Chance that the next thing in a shot is an event rather than a line of speech: most clips hold an event."""
+
 
 def seeded_rng(*key: int) -> np.random.Generator:
     """The generator of one key; different keys give independent streams."""
@@ -47,9 +60,9 @@ class _World:
 
 
 def _make_world(rng: np.random.Generator, prefix: str) -> _World:
-    """3-5 characters (a lead appears most), 3-6 scene styles and the title's own taste in actions."""
-    n_chars = int(rng.integers(3, 6))
-    n_scenes = int(rng.integers(3, 7))
+    """A few characters (a lead appears most), a few scene styles and the title's own taste in actions."""
+    n_chars = int(rng.integers(CHARACTERS_PER_TITLE[0], CHARACTERS_PER_TITLE[1] + 1))
+    n_scenes = int(rng.integers(SETS_PER_TITLE[0], SETS_PER_TITLE[1] + 1))
     characters = tuple(random_character(rng, f"{prefix}/char{i}") for i in range(n_chars))
     scenes = tuple(random_scene(rng, f"{prefix}/scene{i}") for i in range(n_scenes))
     prominence = 1.0 / np.arange(1, n_chars + 1) ** 0.8
@@ -129,7 +142,7 @@ def _schedule(
         if n_scenes > 1 and scene >= previous >= 0:
             scene += 1
         previous = scene
-        size = int(rng.integers(1, min(3, n_chars) + 1))
+        size = min(CAST_PER_SHOT, n_chars)
         members = [int(c) for c in rng.choice(n_chars, size=size, replace=False, p=world.prominence)]
         shots.append(Shot(round(t, 4), round(end, 4), scene, _placements(rng, members)))
         _fill_shot(
@@ -139,7 +152,7 @@ def _schedule(
             members,
             lambda: int(rng.choice(len(EVENT_CLASSES), p=world.action_taste)),
             members,
-            0.6,
+            EVENT_SHARE,
             events,
             syllables,
         )

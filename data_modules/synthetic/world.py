@@ -18,6 +18,8 @@ from data_modules.synthetic.actions import EVENT_CLASSES
 SHAPES: tuple[str, ...] = ("circle", "square", "diamond", "triangle", "ring", "cross")
 PATTERNS: tuple[str, ...] = ("stripes", "checker", "dots", "halves")
 TEXTURES: tuple[str, ...] = ("plain", "stripes", "checker", "blobs", "grain")
+CHARACTER_SIZE = (0.22, 0.30)
+"""A character's radius as a share of the frame height: large enough that a 56-pixel crop shows its motion."""
 
 
 @dataclass(frozen=True)
@@ -183,7 +185,7 @@ def random_character(rng: np.random.Generator, name: str) -> Character:
         pattern_freq=pattern_freq,
         color=color,
         color2=color2,
-        size=float(rng.uniform(0.12, 0.18)),
+        size=float(rng.uniform(*CHARACTER_SIZE)),
         voice=voice,
     )
 

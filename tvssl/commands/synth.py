@@ -34,7 +34,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--height", type=int, default=None, help="frame height (default: 96 titles, 120 downstream)"
     )
-    p.add_argument("--fps", type=int, default=16, help="frame rate of titles (default: 16)")
+    p.add_argument(
+        "--fps",
+        type=int,
+        default=None,
+        help="frame rate (default: 16 for titles; UCF101 25 and HMDB51 30, as the real sets)",
+    )
     p.add_argument("--sample-rate", type=int, default=16000, help="audio rate of titles (default: 16000)")
     p.add_argument("--gop-seconds", type=float, default=2.0, help="keyframe interval of titles (default: 2)")
     p.add_argument(
@@ -46,7 +51,12 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="clips per class (hmdb51, esc50, downstream) or per group (ucf101)",
     )
-    p.add_argument("--workers", type=int, default=1, help="titles encoded in parallel processes (default: 1)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="titles (or downstream sets) written in parallel processes (default: 1)",
+    )
     p.add_argument(
         "--force", action="store_true", help="write into a non-empty folder not made by tvssl synth"
     )
