@@ -43,21 +43,29 @@ ifeq ($(PROFILE),smoke)
 # k = 1 at the smoke batch of 64 needs 64 distinct training titles (4 more are held out for validation).
 SMOKE_TITLES ?= 68
 SMOKE_TV_SHOWS ?= 26
-SMOKE_MINUTES ?= 1.5
-# Downstream sets for the probe: 10 classes, 36 clips each (UCF101 120 / HMDB51 ~100 / ESC-50 72 test files).
+# TV episodes of 2.5 minutes: 300 slots, above the TV rows' widest window (256).
+SMOKE_TV_MINUTES ?= 2.5
+# 5-minute titles: 600 slots of 0.5 s, so w = 64 ... 512 are all narrower than the title (w >= 600 equals Mn).
+SMOKE_MINUTES ?= 5
+# Frames at the training short side (64), so decoding never resizes; the downstream clips at 16 fps, the rate
+# training and the probe read.
+SMOKE_FRAME := --width 112 --height 64
+# Downstream sets for the probe: 10 classes, 100 clips each (UCF101 320 / HMDB51 270 / ESC-50 200 test files).
 SMOKE_CLASSES ?= 10
-SMOKE_CLIPS ?= 36
+SMOKE_CLIPS ?= 100
 # The world's seed: SEED=1 draws other characters, sets and events for the titles and the downstream sets.
 SEED ?= 0
 # what a step needs besides the package: the synthetic data of its section
 SMOKE_NEEDS = $(SMOKE_DATA)/$(1)/.tvssl-synth.json
 $(SMOKE_DATA)/movie/.tvssl-synth.json: | $(STAMP)
-	$(TVSSL) synth $(SMOKE_DATA)/movie --kind movie --titles $(SMOKE_TITLES) --minutes $(SMOKE_MINUTES) --seed $(SEED) --workers 2
+	$(TVSSL) synth $(SMOKE_DATA)/movie --kind movie --titles $(SMOKE_TITLES) --minutes $(SMOKE_MINUTES) --seed $(SEED) --workers 2 \
+		$(SMOKE_FRAME)
 $(SMOKE_DATA)/tv/.tvssl-synth.json: | $(STAMP)
-	$(TVSSL) synth $(SMOKE_DATA)/tv --kind tv --titles $(SMOKE_TV_SHOWS) --episodes 3 --minutes $(SMOKE_MINUTES) --seed $(SEED) --workers 2
+	$(TVSSL) synth $(SMOKE_DATA)/tv --kind tv --titles $(SMOKE_TV_SHOWS) --episodes 3 --minutes $(SMOKE_TV_MINUTES) --seed $(SEED) --workers 2 \
+		$(SMOKE_FRAME)
 $(SMOKE_DATA)/downstream/.tvssl-synth.json: | $(STAMP)
 	$(TVSSL) synth $(SMOKE_DATA)/downstream --kind downstream --classes $(SMOKE_CLASSES) --clips $(SMOKE_CLIPS) --seed $(SEED) \
-		--width 96 --height 72
+		--width 96 --height 72 --fps 16 --workers 2
 else ifeq ($(PROFILE),paper)
 ifneq ($(filter ablation,$(MAKECMDGOALS)),)
 PAPER_ENV := $(if $(filter movie_%,$(ROWS)),MOVIE_ROOT) $(if $(filter tv_%,$(ROWS)),TV_ROOT) UCF101_ROOT HMDB51_ROOT ESC50_ROOT
