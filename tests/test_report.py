@@ -290,3 +290,39 @@ def test_packaged_reference_equals_the_paper_table() -> None:
     shared = list(csv.reader(io.StringIO(SHARED_TABLE.read_text())))
     packaged = list(csv.reader(io.StringIO(PACKAGE_TABLE.read_text())))
     assert packaged == shared
+
+
+def test_figure1_orderings_are_read_from_the_tail_of_each_loss_curve(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+
+    def curve(row: str, start: float, end: float) -> None:
+        # 20 logged steps falling linearly; the last 10 % (2 steps) set the row's level
+        points = [(10 * i, start + (end - start) * i / 19) for i in range(20)]
+        write_lightning_csv(results / row / "pretrain" / "metrics.csv", points)
+
+    curve("movie_k1", 5.0, 2.0)
+    curve("movie_k4_Mn", 5.0, 2.5)
+    curve("movie_k16_Mn", 5.0, 3.0)
+    curve("movie_k16_w64", 5.0, 3.4)
+    curve("movie_k16_w128", 5.0, 2.9)  # out of order: below w = 256
+    curve("movie_k16_w256", 5.0, 3.2)
+    curve("movie_k16_w1024", 5.0, 3.0)  # the same curve as Mn: the same batches
+    curve("movie_k4_w4", 5.0, 3.5)
+    curve("movie_k16_w16", 5.0, 2.8)  # below its w = Mn row
+    markdown = write_report(results, tmp_path / "report").markdown
+    lines = [line for line in markdown.splitlines() if line.startswith("- Figure 1")]
+    assert len(lines) == 3
+    a, b, c = lines
+
+    def level(end: float) -> str:  # mean of the last two of the 20 points
+        return f"{(5.0 + (end - 5.0) * 18 / 19 + end) / 2:.3f}"
+
+    assert a == (
+        "- Figure 1 (a) loss rises with k (w = Mn): HELD (2 of 2 pairs: "
+        f"movie_k16_Mn {level(3.0)} > movie_k4_Mn {level(2.5)}; movie_k4_Mn {level(2.5)} > movie_k1 {level(2.0)})."
+    )
+    assert b.startswith("- Figure 1 (b) loss falls as w grows (k = 16): NOT HELD (2 of 3 pairs:")
+    assert f"movie_k16_w128 {level(2.9)} <= movie_k16_w256 {level(3.2)}" in b
+    assert b.endswith("identical curves, the same batches, not counted: movie_k16_w1024 = movie_k16_Mn.")
+    assert c.startswith("- Figure 1 (c) w = k above w = Mn: NOT HELD (1 of 2 pairs:")
+    assert f"movie_k16_w16 {level(2.8)} <= movie_k16_Mn {level(3.0)}" in c

@@ -100,18 +100,31 @@ def _lookup(records: list[ProbeRecord], metric: str = "probe_top1") -> dict[tupl
     return {(r.row, r.task): r for r in records if r.metric == metric}
 
 
-def render_probe_markdown(records: list[ProbeRecord]) -> str:
-    """Probe top-1 ± s.e. (k-NN beside it) per row and task; the baseline first, then rows in table order."""
+def _paper_value(reference: dict[str, dict[str, float]], row: str, task: str) -> str:
+    """The paper's Table 1 number of ``row`` on ``task`` (fine-tuned top-1), or a dash for extra rows."""
+    paper = reference.get(row, {})
+    value = paper.get(f"{task}_mean", paper.get(task))
+    return "—" if value is None else f"{value:.2f}"
+
+
+def render_probe_markdown(
+    records: list[ProbeRecord], reference: dict[str, dict[str, float]] | None = None
+) -> str:
+    """Probe top-1 ± s.e. (k-NN beside it) per row and task, each beside the paper's fine-tuned number of the
+    row; the baseline first, then rows in table order."""
     linear, knn = _lookup(records), _lookup(records, "knn_top1")
+    reference = reference or {}
     rows = sorted({r.row for r in records if r.metric != "video_top1"}, key=_row_order)
     if not rows:
         return ""
-    head = "| row | k | w | " + " | ".join(f"{TASK_TITLES[t]} probe (k-NN)" for t in TABLE_TASKS) + " |"
+    head = (
+        "| row | k | w | " + " | ".join(f"{TASK_TITLES[t]} probe (k-NN) | paper" for t in TABLE_TASKS) + " |"
+    )
     lines = [
-        "## Frozen-feature probe (top-1 % ± s.e. over test files; k-NN in brackets)",
+        "## Frozen-feature probe (top-1 % ± s.e. over test files; k-NN in brackets; paper: fine-tuned top-1)",
         "",
         head,
-        "|" + "---|" * (3 + len(TABLE_TASKS)),
+        "|" + "---|" * (3 + 2 * len(TABLE_TASKS)),
     ]
     for row in rows:
         k, w = _columns(row)
@@ -121,6 +134,7 @@ def render_probe_markdown(records: list[ProbeRecord]) -> str:
             cells.append(
                 "—" if a is None else f"{a.mean:.1f} ± {a.se:.1f}" + ("" if b is None else f" ({b.mean:.1f})")
             )
+            cells.append(_paper_value(reference, row, task))
         label = row + (" *(control)*" if row == CONTROL else " *(no pretraining)*" if row == BASELINE else "")
         lines.append(f"| {label} | {k or '—'} | {w or '—'} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from tvssl.errors import UserError
 from tvssl.report.figure import figure1_panels, figure1_tv_panels, plot_loss_figure
+from tvssl.report.orderings import TAIL_SHARE, ordering_lines
 from tvssl.report.probes import (
     PROBE_CSV,
     collect_probes,
@@ -59,13 +60,20 @@ def write_report(results_dir: Path, out_dir: Path, smooth: float = 0.9) -> Repor
             f"no results found under {results_dir} (expected <row>/{PRETRAIN}/{LOSS_LOG} or "
             f"<row>/<task>/{FINETUNE_RESULT}, e.g. {example}); nothing written"
         )
-    table = build_table(results, load_reference())
+    reference = load_reference()
+    table = build_table(results, reference)
     probes += finetune_records(table)
     claims = verdicts(probes)
     markdown = render_markdown(table)
-    probe_md = render_probe_markdown(probes)
+    probe_md = render_probe_markdown(probes, reference)
     if probe_md:
         markdown += "\n" + probe_md + "".join(f"\n- {claim}" for claim in claims) + ("\n" if claims else "")
+    figure_claims = ordering_lines(results)
+    if figure_claims:
+        markdown += (
+            f"\n## Figure 1: training loss, mean of the last {TAIL_SHARE:.0%} of logged steps\n\n"
+            + "".join(f"- {line}\n" for line in figure_claims)
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
     written, removed = [out_dir / TABLE_MD, out_dir / TABLE_CSV, out_dir / FIGURE], []
     written[0].write_text(markdown, encoding="utf-8")
