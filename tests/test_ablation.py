@@ -41,7 +41,14 @@ def test_the_graph_runs_only_what_is_not_finished(tmp_path: Path) -> None:
     smoke = tmp_path / "smoke"
     for part in ("movie", "downstream"):
         touch(smoke / part / ".tvssl-synth.json")
-    args = ("PROFILE=smoke", "PROBE=no", "ROWS=movie_k1 movie_k16_Mn", f"SMOKE_DATA={smoke}", "SPLITS=1 2")
+    args = (
+        "PROFILE=smoke",
+        "PROBE=no",
+        "FINETUNE=yes",
+        "ROWS=movie_k1 movie_k16_Mn",
+        f"SMOKE_DATA={smoke}",
+        "SPLITS=1 2",
+    )
     planned = make_dry_run(tmp_path, *args).stdout.splitlines()
     steps = [
         line.split("ablation ", 1)[1].split(" --profile")[0] for line in planned if "tvssl ablation" in line
@@ -120,6 +127,16 @@ def test_run_names_are_built_and_parsed_by_one_definition() -> None:
         split_run_name("esc50", 1)
 
 
+def test_the_smoke_profile_probes_instead_of_fine_tuning_unless_asked(tmp_path: Path) -> None:
+    smoke = tmp_path / "smoke"
+    for part in ("movie", "downstream"):
+        touch(smoke / part / ".tvssl-synth.json")
+    planned = make_dry_run(tmp_path, "PROFILE=smoke", "ROWS=movie_k1", f"SMOKE_DATA={smoke}").stdout
+    assert "ablation finetune" not in planned and planned.count("ablation probe movie_k1 ") == 3
+    paper = make_dry_run(tmp_path, "PROFILE=smoke", "FINETUNE=yes", "ROWS=movie_k1", f"SMOKE_DATA={smoke}")
+    assert paper.stdout.count("ablation finetune movie_k1 ") == 2 + 3
+
+
 def test_make_names_its_targets_with_the_python_names(tmp_path: Path) -> None:
     """A row whose every result file exists under the names Python gives leaves make nothing but the report."""
     smoke = tmp_path / "smoke"
@@ -134,6 +151,7 @@ def test_make_names_its_targets_with_the_python_names(tmp_path: Path) -> None:
     args = (
         "PROFILE=smoke",
         "PROBE=no",
+        "FINETUNE=yes",
         "ROWS=movie_k4_w4",
         f"SMOKE_DATA={smoke}",
         "SPLITS=1 3",
