@@ -47,7 +47,7 @@ lint: $(STAMP) ## ruff check and format check
 # three rows do not use w, everything else is the smoke profile.
 DEMO_MINUTES ?= 1.5
 demo: $(STAMP) ## the main job end to end on a synthetic corpus: pretrain k=1, k=16/Mn and its control, probe, report
-	$(MAKE) --no-print-directory -j2 ablation PROFILE=smoke FINETUNE=no PROBE=yes SMOKE_MINUTES=$(DEMO_MINUTES) \
+	@$(MAKE) --no-print-directory --silent -j2 ablation PROFILE=smoke FINETUNE=no PROBE=yes SMOKE_MINUTES=$(DEMO_MINUTES) \
 		ROWS="movie_k1 movie_k16_Mn movie_k16_Mn_masked" \
 		RESULTS=$(DEMO)/results RUNS=$(DEMO)/runs SMOKE_DATA=$(DEMO)/data REPORT=$(DEMO)/report
 	@echo
