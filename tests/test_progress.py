@@ -93,3 +93,24 @@ def test_steps_under_parallel_make_take_one_thread_unless_told_otherwise(
     monkeypatch.setenv("MAKEFLAGS", "")
     run_step("c", show, tmp_path / "c.log")
     assert "threads=unset" in (tmp_path / "c.log").read_text()
+
+
+def test_a_fit_reports_its_steps_against_the_total_it_read_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from types import SimpleNamespace
+
+    from tvssl.lightning_cli import TrainingProgress
+
+    monkeypatch.setenv(PROGRESS_ENV, str(tmp_path / "p"))
+    callback = TrainingProgress()
+    trainer = SimpleNamespace(estimated_stepping_batches=300, is_global_zero=True, global_step=300)
+    callback.on_train_start(trainer)
+    callback.on_train_batch_end(trainer)
+    assert read_progress(tmp_path / "p") == (300, 300, "steps")
+    unbounded = TrainingProgress()
+    unbounded.report = Reporter("steps", str(tmp_path / "q"))
+    trainer.estimated_stepping_batches = float("inf")
+    unbounded.on_train_start(trainer)
+    unbounded.on_train_batch_end(trainer)
+    assert read_progress(tmp_path / "q") is None

@@ -9,6 +9,7 @@ the run directory it made is removed again if nothing was written into it.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import sys
 import warnings
@@ -58,14 +59,22 @@ class RunStarted(Callback):
 
 
 class TrainingProgress(Callback):
-    """Reports a fit's optimizer steps against all it will run, for the sweep step's console bar."""
+    """Reports a fit's optimizer steps against all it will run, for the sweep step's console bar.
+
+    The total is read once when training starts; a fit with no bound on its steps reports nothing.
+    """
 
     def __init__(self) -> None:
         self.report = Reporter("steps")
+        self.total: int | None = None
+
+    def on_train_start(self, trainer: pl.Trainer, *args: Any) -> None:
+        total = trainer.estimated_stepping_batches
+        self.total = int(total) if math.isfinite(total) else None
 
     def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
-        if trainer.is_global_zero:
-            self.report(int(trainer.global_step), int(trainer.estimated_stepping_batches))
+        if trainer.is_global_zero and self.total is not None:
+            self.report(int(trainer.global_step), self.total)
 
 
 class TVSSLCLI(LightningCLI):

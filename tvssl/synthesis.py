@@ -107,6 +107,7 @@ def _generate(request: SynthRequest, on_written: Callable[[Path], None]) -> list
     """The files of one request, written by the generator of its kind."""
     r, out, kind = request, request.out, request.kind
     if kind in TITLE_KINDS:
+        assert r.fps is not None, "with_frame_size gives titles their default rate"
         return synthetic.synthesize_corpus(
             out,
             kind=kind,
@@ -115,7 +116,7 @@ def _generate(request: SynthRequest, on_written: Callable[[Path], None]) -> list
             seed=r.seed,
             width=r.width,
             height=r.height,
-            fps=r.fps or 16,
+            fps=r.fps,
             sample_rate=r.sample_rate,
             episodes_per_show=r.episodes,
             gop_seconds=r.gop_seconds,

@@ -260,6 +260,6 @@ def synthesize_downstream(
         ("esc50", root / "esc50", {**common, **per_class}),
     ]
     if workers <= 1:
-        return {kind: _write_set(task) for task, kind in zip(tasks, (t[0] for t in tasks))}
+        return {task[0]: _write_set(task) for task in tasks}
     with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=get_context("spawn")) as pool:
-        return dict(zip((t[0] for t in tasks), pool.map(_write_set, tasks)))
+        return {task[0]: paths for task, paths in zip(tasks, pool.map(_write_set, tasks))}
