@@ -32,7 +32,14 @@ from data_modules.synthetic import (
     synthesize_hmdb51,
     synthesize_ucf101,
 )
-from data_modules.synthetic.plans import CAST_PER_SHOT, CHARACTERS_PER_TITLE, SETS_PER_TITLE
+from data_modules.synthetic.plans import (
+    ACTIONS_PER_SCENE,
+    CAST_PER_SHOT,
+    CHARACTERS_PER_TITLE,
+    SCENE_SECONDS,
+    SETS_PER_TITLE,
+)
+from data_modules.synthetic.world import TitlePlan
 from tvssl.commands import synth
 
 W, H, FPS, SR = 96, 64, 16, 16000
@@ -76,7 +83,7 @@ def test_title_has_the_promised_streams_duration_and_keyframes(tmp_path: Path) -
 
 
 def test_tv_layout_and_episodes_of_a_show_share_characters_and_scenes(tmp_path: Path) -> None:
-    plans = plan_corpus("tv", titles=2, minutes=0.05, seed=3, episodes_per_show=2)
+    plans = plan_corpus("tv", titles=2, minutes=1, seed=3, episodes_per_show=2)
     assert [p.name for p in plans] == ["Show01/S01E01", "Show01/S01E02", "Show02/S01E01", "Show02/S01E02"]
     show1, show1b, show2, _ = plans
     assert show1.characters == show1b.characters and show1.scenes == show1b.scenes
@@ -99,8 +106,19 @@ def test_tv_layout_and_episodes_of_a_show_share_characters_and_scenes(tmp_path: 
     assert meta[0]["characters"] == meta[1]["characters"] != meta[2]["characters"]
 
 
-def test_movies_have_their_own_characters_and_recurring_scenes() -> None:
-    plans = plan_corpus("movie", titles=8, minutes=2, seed=0)
+def _scenes(plan: TitlePlan) -> list[tuple[int, float, float]]:
+    """(set, start, end) of each run of shots on one set: consecutive scenes never share a set."""
+    runs: list[list[float]] = []
+    for shot in plan.shots:
+        if runs and runs[-1][0] == shot.scene:
+            runs[-1][2] = shot.end
+        else:
+            runs.append([shot.scene, shot.start, shot.end])
+    return [(int(s), a, b) for s, a, b in runs]
+
+
+def test_movies_have_their_own_characters_and_are_told_in_scenes() -> None:
+    plans = plan_corpus("movie", titles=8, minutes=5, seed=0)
     voices = [{c.voice for c in p.characters} for p in plans]
     assert all(a.isdisjoint(b) for i, a in enumerate(voices) for b in voices[i + 1 :])
     assert {len(p.characters) for p in plans} <= set(
@@ -108,13 +126,25 @@ def test_movies_have_their_own_characters_and_recurring_scenes() -> None:
     )
     assert {len(p.scenes) for p in plans} == set(range(SETS_PER_TITLE[0], SETS_PER_TITLE[1] + 1))
     for plan in plans:
-        scenes = [s.scene for s in plan.shots]
-        assert all(3.0 <= s.end - s.start <= 9.5 for s in plan.shots[:-1])
-        assert set(scenes) == set(range(len(plan.scenes)))  # every set recurs over the whole title
+        assert all(1.5 <= s.end - s.start <= 9.5 for s in plan.shots[:-1])
         assert all(len(shot.cast) == CAST_PER_SHOT for shot in plan.shots)
-        assert all(scenes[i] != scenes[i + 1] for i in range(len(scenes) - 1)) or len(plan.scenes) == 1
+        scenes = _scenes(plan)
+        lengths = [b - a for _, a, b in scenes]
+        assert all(SCENE_SECONDS[0] <= n <= SCENE_SECONDS[1] for n in lengths[:-1])
+        assert SCENE_SECONDS[0] / 2 <= lengths[-1] <= SCENE_SECONDS[1] + SCENE_SECONDS[0] / 2
+        assert len(scenes) >= 5 and len({s for s, _, _ in scenes}) >= 3  # places change and come back
+        for _, start, end in scenes:
+            kinds = {e.action for e in plan.events if start <= e.start < end}
+            assert len(kinds) <= ACTIONS_PER_SCENE  # a scene does one or two kinds of thing
+        assert len({e.action for e in plan.events}) > ACTIONS_PER_SCENE  # the title does more
+        # the characters recur in every part of the title
+        halves = [
+            {p.character for s in plan.shots if (s.start < 150) == first for p in s.cast}
+            for first in (True, False)
+        ]
+        assert halves[0] == halves[1] == set(range(len(plan.characters)))
         # someone acts for about half the title (events of about 1 s, gaps of 0.3-0.9 s), talks now and then
-        assert sum(e.duration for e in plan.events) >= 0.4 * 120.0 and plan.shots[-1].end == 120.0
+        assert sum(e.duration for e in plan.events) >= 0.4 * 300.0 and plan.shots[-1].end == 300.0
 
 
 def test_same_seed_same_content_other_seed_other_content(tmp_path: Path) -> None:

@@ -2,9 +2,12 @@
 
 All randomness comes from ``numpy.random.SeedSequence`` keyed by (seed, kind code, index, ...), so a title
 depends only on its own key: titles can be planned and encoded in any order, in any process, and come out the
-same. A title is one or two characters on one or two sets, so everything a title shows recurs over its
-whole length; a shot picks a set (never the previous one) and one character, who acts most of the time; events and syllables never overlap, so at any moment at most one character
-makes a sound and the sound can be attributed to what is seen.
+same. A title is one or two characters, who recur over its whole length, and a few sets. It is told in scenes of
+tens of seconds, as films are: a scene stays on one set (never the previous scene's) and its characters do one or
+two kinds of thing in it. So clips close in time share place, ambience and activity, and clips far apart share
+only the characters: the structure that makes a narrow window's negatives harder than a wide one's. A shot
+shows one character, who acts most of the time; events and syllables never overlap, so at any moment at most one
+character makes a sound and the sound can be attributed to what is seen.
 """
 
 from __future__ import annotations
@@ -34,8 +37,16 @@ CHARACTERS_PER_TITLE = (1, 2)
 """Fewest and most characters of a title (or show), inclusive. Few, so that the clips of one title look and sound
 alike and only what happens in them tells them apart: the hard negatives the (k, w) policy is about."""
 
-SETS_PER_TITLE = (1, 2)
-"""Fewest and most scene styles of a title (or show), inclusive; the same reason."""
+SETS_PER_TITLE = (3, 5)
+"""Fewest and most scene styles (sets) of a title (or show), inclusive: enough that a title's scenes move between
+places and a set comes back after others, as in a film."""
+
+SCENE_SECONDS = (20.0, 60.0)
+"""Shortest and longest scene: a window of 64 slots of 0.5 s stays inside one or two scenes, a whole 5-minute title
+spans several."""
+
+ACTIONS_PER_SCENE = 2
+"""Kinds of event in one scene, drawn from the title's taste: nearby clips tend to show the same kind of thing."""
 
 CAST_PER_SHOT = 1
 """Characters on screen in a shot: one, so that what is heard can only come from what is seen."""
@@ -123,40 +134,49 @@ def _fill_shot(
             t += rng.uniform(0.3, 0.9)
 
 
+def _other_than(rng: np.random.Generator, n: int, previous: int) -> int:
+    """A uniform index in [0, n) other than ``previous`` (any when n == 1 or there is none yet)."""
+    if n == 1:
+        return 0
+    pick = int(rng.integers(n - 1 if previous >= 0 else n))
+    return pick + 1 if 0 <= previous <= pick else pick
+
+
 def _schedule(
     rng: np.random.Generator, world: _World, seconds: float
 ) -> tuple[tuple[Shot, ...], tuple[Event, ...], tuple[Syllable, ...]]:
-    """Shots of 3-8 s, events and syllables covering [0, seconds)."""
+    """Scenes of ``SCENE_SECONDS`` cut into shots of 3-8 s, with events and syllables, covering [0, seconds)."""
     shots: list[Shot] = []
     events: list[Event] = []
     syllables: list[Syllable] = []
-    n_scenes = len(world.scenes)
     n_chars = len(world.characters)
     t = 0.0
-    previous = -1
+    place = -1
     while t < seconds:
-        end = min(seconds, t + rng.uniform(3.0, 8.0))
-        if seconds - end < 1.5:
-            end = seconds
-        scene = int(rng.integers(n_scenes - 1)) if n_scenes > 1 else 0
-        if n_scenes > 1 and scene >= previous >= 0:
-            scene += 1
-        previous = scene
-        size = min(CAST_PER_SHOT, n_chars)
-        members = [int(c) for c in rng.choice(n_chars, size=size, replace=False, p=world.prominence)]
-        shots.append(Shot(round(t, 4), round(end, 4), scene, _placements(rng, members)))
-        _fill_shot(
-            rng,
-            t,
-            end,
-            members,
-            lambda: int(rng.choice(len(EVENT_CLASSES), p=world.action_taste)),
-            members,
-            EVENT_SHARE,
-            events,
-            syllables,
-        )
-        t = end
+        scene_end = min(seconds, t + rng.uniform(*SCENE_SECONDS))
+        if seconds - scene_end < SCENE_SECONDS[0] / 2:
+            scene_end = seconds
+        place = _other_than(rng, len(world.scenes), place)
+        activity = rng.choice(len(EVENT_CLASSES), size=ACTIONS_PER_SCENE, replace=False, p=world.action_taste)
+        while t < scene_end:
+            end = min(scene_end, t + rng.uniform(3.0, 8.0))
+            if scene_end - end < 1.5:
+                end = scene_end
+            size = min(CAST_PER_SHOT, n_chars)
+            members = [int(c) for c in rng.choice(n_chars, size=size, replace=False, p=world.prominence)]
+            shots.append(Shot(round(t, 4), round(end, 4), place, _placements(rng, members)))
+            _fill_shot(
+                rng,
+                t,
+                end,
+                members,
+                lambda kinds=activity: int(rng.choice(kinds)),
+                members,
+                EVENT_SHARE,
+                events,
+                syllables,
+            )
+            t = end
     return tuple(shots), tuple(events), tuple(syllables)
 
 
