@@ -3,8 +3,8 @@
 All randomness comes from ``numpy.random.SeedSequence`` keyed by (seed, kind code, index, ...), so a title
 depends only on its own key: titles can be planned and encoded in any order, in any process, and come out the
 same. A title is one or two characters, who recur over its whole length, and a few sets. It is told in scenes of
-tens of seconds, as films are: a scene stays on one set (never the previous scene's) and its characters do one or
-two kinds of thing in it. So clips close in time share place, ambience and activity, and clips far apart share
+tens of seconds, as films are: a scene stays on one set (never the previous scene's) and its characters do two
+kinds of action in it. So clips close in time share place, ambience and activity, and clips far apart share
 only the characters: the structure that makes a narrow window's negatives harder than a wide one's. A shot
 shows one character, who acts most of the time; events and syllables never overlap, so at any moment at most one
 character makes a sound and the sound can be attributed to what is seen.
@@ -35,7 +35,8 @@ KIND_CODES: dict[str, int] = {"movie": 1, "tv": 2, "ucf101": 101, "hmdb51": 51, 
 
 CHARACTERS_PER_TITLE = (1, 2)
 """Fewest and most characters of a title (or show), inclusive. Few, so that the clips of one title look and sound
-alike and only what happens in them tells them apart: the hard negatives the (k, w) policy is about."""
+alike and only where (the set) and what happens in them tells them apart: the hard negatives the (k, w) policy is
+about."""
 
 SETS_PER_TITLE = (3, 5)
 """Fewest and most scene styles (sets) of a title (or show), inclusive: enough that a title's scenes move between
