@@ -9,22 +9,24 @@ Generative model (all randomness from ``numpy.random.SeedSequence`` keyed by see
 
 * **Characters** (1-2 per title; per show for TV, so episodes of a show share them). A character is a visual
   motif -- a shape (circle, square, diamond, triangle, ring, cross) filled with a two-colour pattern
-  (stripes, checker, dots, halves) in its own colours, 22-30 % of the frame height across -- and a voice: a timbre with its own pitch
-  (140-700 Hz), either harmonic (random harmonic weights + vibrato) or FM (carrier:modulator ratio, index).
-  Characters have a prominence, so a lead appears more often than the rest.
-* **Scenes** (1-2 scene styles per title/show): a backdrop (two-colour gradient at an angle, a texture --
+  (stripes, checker, dots, halves) in its own colours, 22-30 % of the frame height across -- and a voice: a
+  timbre with its own pitch (140-700 Hz), either harmonic (random harmonic weights + vibrato) or FM
+  (carrier:modulator ratio, index). Characters have a prominence, so a lead appears more often than the rest.
+* **Sets** (3-5 scene styles per title/show): a backdrop (two-colour gradient at an angle, a texture --
   stripes, checker, blobs, grain -- and a floor line) and an ambience (coloured noise with its own spectral
-  slope, low-pass cutoff and level, plus a mains-like hum). The title is cut into shots of 3-8 s; each shot
-  picks a scene style (never the previous one) and one character, so every style and character recurs over
-  the whole length and the clips of a title look and sound alike: only what happens in them differs.
-* **Events** (nine in ten of the things a shot holds; speech the rest): the character performs an action of the fixed global vocabulary
-  ``EVENT_CLASSES`` for 0.8-1.2 s. Each action has a visual signature (a pose as a function of phase u in
-  [0, 1]: jump arc, two turns, flash to white that also lights the set, swell, fast shake, split in two,
-  three bounces, two blinks, slide away and back, rocking) and a matching sound made with the performer's
-  voice (rising pitch, sawtooth sweeps, percussive burst, crescendo with sub-octave, rattle at the shake's
-  extremes, two diverging voices, a pulse at each ground contact, beeps while invisible, falling glide,
-  warble at the rocking rate). Picture and sound share the phase, so they correspond frame by frame. Each
-  title has its own taste in actions.
+  slope, low-pass cutoff and level, plus a mains-like hum).
+* **Scenes**: the title is told in scenes of 20-60 s; a scene stays on one set (never the previous scene's)
+  and its events are two kinds of action drawn from the title's taste. A scene is cut into shots of 3-8 s,
+  each showing one character. So clips close in time share place, ambience and activity, while the
+  characters recur over the whole length.
+* **Events** (nine in ten of the things a shot holds; speech the rest): the character performs an action of
+  the fixed global vocabulary ``EVENT_CLASSES`` for 0.8-1.2 s. Each action has a visual signature (a pose as a
+  function of phase u in [0, 1]: jump arc, two turns, flash to white that also lights the set, swell, fast
+  shake, split in two, three bounces, two blinks, slide away and back, rocking) and a matching sound made with
+  the performer's voice (rising pitch, sawtooth sweeps, percussive burst, crescendo with sub-octave, rattle at
+  the shake's extremes, two diverging voices, a pulse at each ground contact, beeps while invisible, falling
+  glide, warble at the rocking rate). Picture and sound share the phase, so they correspond frame by frame.
+  Each title has its own taste in actions.
 * **Speech**: between events cast members "talk": runs of syllables of their voice; the speaker pulses (size
   and brightness follow the syllable envelope), so even quiet stretches carry audio-visual synchrony. Events
   and syllables never overlap: at any moment at most one character makes a sound.
