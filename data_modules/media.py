@@ -338,7 +338,7 @@ def _last_time(
     tb = Fraction(stream.time_base)
     end = ticks * tb
     if stream.type == "audio":
-        whole = _last_whole(stream, last)
+        whole = _last_whole(container, stream, last)
         if whole is not None:
             end = min(end, (whole.pts + (whole.duration or 0)) * tb)
     return end
@@ -378,22 +378,27 @@ def _reaches(container: av.container.InputContainer, stream: av.stream.Stream, t
     return any(packet.pts * tb >= time for packet in _packets(container, stream, time))
 
 
-def _last_whole(stream: av.stream.Stream, last: list[av.Packet]) -> av.Packet | None:
-    """The last of ``last`` that the decoder accepts (None: none checked); a cut file's final one may be partial.
+def _last_whole(
+    container: av.container.InputContainer, stream: av.stream.Stream, last: list[av.Packet]
+) -> av.Packet | None:
+    """The last of ``last`` that a decoder accepts (None: none checked); a cut file's final one may be partial.
 
-    Uses the stream's own decoder, flushed before and after: only the owner of a freshly opened container gets
-    here (through ``read_title_span`` or ``stream_span``), after setting the decoder's options.
+    The packets go to the decoder of a second handle on the file, never to ``container``'s own: a decoder that
+    has seen the end of the stream keeps state that flushing does not clear (AAC's first samples after a seek
+    come out different), so the first read of a file would differ from every later one.
     """
-    cc = stream.codec_context
-    if cc is None or not last:
+    if not last:
         return None
     whole = None
-    cc.flush_buffers()
-    for packet in last:
-        try:
-            cc.decode(packet)
-            whole = packet
-        except av.error.FFmpegError:
-            continue
-    cc.flush_buffers()
+    with open_media(container.name) as other:
+        cc = other.streams[stream.index].codec_context
+        if cc is None:
+            return None
+        cc.thread_count = 1
+        for packet in last:
+            try:
+                cc.decode(packet)
+                whole = packet
+            except av.error.FFmpegError:
+                continue
     return whole

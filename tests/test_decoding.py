@@ -6,6 +6,7 @@ frames and samples came back, not just shapes.
 
 from __future__ import annotations
 
+import os
 import pickle
 from fractions import Fraction
 from pathlib import Path
@@ -96,6 +97,18 @@ def test_frames_and_audio_are_in_sync(source: Path) -> None:
     _check_video(clips, source, starts, SPEC, origin)
     lags = _audio_lag(clips, starts, origin, SPEC.sample_rate)
     assert max(abs(lag) for lag in lags) < 0.005, lags
+
+
+@pytest.mark.parametrize("source", list(SOURCES), indirect=True)
+def test_the_first_read_of_a_file_gives_what_every_later_read_gives(source: Path) -> None:
+    """The first read measures the title's span (later ones remember it) and must leave the decoders as it found
+    them: training reads a title many times, and a resumed run, in fresh worker processes, must read the same."""
+    st = source.stat()
+    os.utime(source, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # a new file to the cache: measured again
+    slots = range(SECONDS - 1)  # a late stream shortens the title by up to half a second
+    first, later = read_clips(source, slots, SPEC), read_clips(source, slots, SPEC)
+    np.testing.assert_array_equal(first.video, later.video)
+    np.testing.assert_array_equal(first.audio, later.audio)
 
 
 def test_shapes_dtypes_and_range(plain_mp4: Path) -> None:
