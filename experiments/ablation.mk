@@ -1,6 +1,7 @@
 # The Table 1 sweep as a make dependency graph (included by the top-level Makefile).
 #   make ablation [PROFILE=paper|smoke] [ROWS="movie_k1 movie_k16_Mn"] [SPLITS="1 2 3"] [ESC_FOLD=1] [-j N]
-#                 [FINETUNE=yes|no] [PROBE=yes|no]
+#                 [FINETUNE=yes|no] [PROBE=yes|no] [TRAIN_SEED=N]
+#   make replicates [REPLICATES="0 1 2"] [any of the above]: the sweep once per training seed, one pooled report
 # Finished steps are files under $(RESULTS): make skips them; an interrupted pretraining resumes from its
 # last checkpoint under $(RUNS); -j N runs independent rows and fine-tunes in parallel. Every step reads the
 # row configs from $(EXPERIMENTS) (default: experiments, passed as --experiments).
@@ -27,6 +28,10 @@ TVSSL := $(VENV)/bin/tvssl
 # STEP_EXTRA passes further `tvssl fit` arguments after `--`.
 LAUNCH ?=
 STEP_EXTRA ?=
+# TRAIN_SEED: a replicate's seed for pretraining (weights, batches, validation titles) and random init's
+# weights; empty keeps the configs' seeds. `make replicates` sets it per replicate.
+TRAIN_SEED ?=
+SEED_ARG = $(if $(TRAIN_SEED),--train-seed $(TRAIN_SEED))
 STEP_ARGS = --profile $(PROFILE) --results $(RESULTS) --runs $(RUNS) --smoke-data $(SMOKE_DATA) --wandb $(WANDB) \
 	--experiments $(EXPERIMENTS)
 
@@ -78,7 +83,7 @@ endif
 
 define ROW_RULES
 $(RESULTS)/$(1)/$(PRETRAINED): | $(STAMP) $(call SMOKE_NEEDS,$(firstword $(subst _, ,$(1))))
-	$(LAUNCH) $(TVSSL) ablation pretrain $(1) $(STEP_ARGS) $(STEP_EXTRA)
+	$(LAUNCH) $(TVSSL) ablation pretrain $(1) $(STEP_ARGS) $(SEED_ARG) $(STEP_EXTRA)
 $(foreach s,$(SPLITS),
 $(RESULTS)/$(1)/$(FINETUNED.ucf101.$(s)): $(RESULTS)/$(1)/$(PRETRAINED) | $(call SMOKE_NEEDS,downstream)
 	$(LAUNCH) $(TVSSL) ablation finetune $(1) ucf101 --split $(s) $(STEP_ARGS) $(STEP_EXTRA)
@@ -96,7 +101,7 @@ $(foreach r,$(ROWS),$(eval $(call ROW_RULES,$(r))))
 # random_init: the probe's baseline, the same encoders never trained (no pretraining step).
 define RANDOM_INIT_RULE
 $(RESULTS)/random_init/$(PROBED.$(1)): | $(STAMP) $(call SMOKE_NEEDS,downstream)
-	$(TVSSL) ablation probe random_init $(1) --fold $(ESC_FOLD) $(STEP_ARGS)
+	$(TVSSL) ablation probe random_init $(1) --fold $(ESC_FOLD) $(STEP_ARGS) $(SEED_ARG)
 endef
 $(foreach t,$(TASK_NAMES),$(eval $(call RANDOM_INIT_RULE,$(t))))
 
@@ -113,3 +118,17 @@ ablation: $(ABLATION_TARGETS) ## sweep Table 1: PROFILE=paper|smoke ROWS="..." S
 
 ablation-report: | $(STAMP) ## rebuild the table and figure from whatever is in $(RESULTS)
 	$(TVSSL) report $(RESULTS) --out $(REPORT)
+
+# Replicates: the same sweep (same world, rows and evaluation) pretrained once per seed in REPLICATES, each in
+# its own RESULTS/seed<n> and RUNS/seed<n>, then one report whose probe table, probe.csv and verdicts pool the
+# runs (mean over runs; s.e. from their spread and the test files: tvssl/report/replicates.py). One run per row
+# is noisy: two runs of the same row differ by 5-10 points in the smoke profile.
+REPLICATES ?= 0 1 2
+REPLICATE_DIRS = $(foreach n,$(REPLICATES),$(RESULTS)/seed$(n))
+.PHONY: replicates
+replicates: | $(STAMP) ## the sweep once per training seed in REPLICATES="0 1 2", then one pooled report
+	@set -e; for n in $(REPLICATES); do \
+		$(MAKE) --no-print-directory ablation TRAIN_SEED=$$n RESULTS=$(RESULTS)/seed$$n RUNS=$(RUNS)/seed$$n \
+			REPORT=$(RESULTS)/seed$$n/report; \
+	done
+	$(TVSSL) report $(firstword $(REPLICATE_DIRS)) $(foreach d,$(wordlist 2,$(words $(REPLICATE_DIRS)),$(REPLICATE_DIRS)),--replicate $(d)) --out $(REPORT)

@@ -221,3 +221,48 @@ def test_the_probe_graph_probes_every_row_and_random_init_once(tmp_path: Path) -
     rows = ("movie_k1", "movie_k16_Mn_masked")
     probes = [f"probe {r} {t}" for r in (*rows, "random_init") for t in ("hmdb51", "esc50", "ucf101")]
     assert sorted(steps) == sorted([f"pretrain {r}" for r in rows] + probes)
+
+
+def test_replicates_run_the_sweep_once_per_seed_and_pool_one_report(tmp_path: Path) -> None:
+    smoke = tmp_path / "smoke"
+    for part in ("movie", "downstream"):
+        touch(smoke / part / ".tvssl-synth.json")
+    command = ["make", "-n", "--no-print-directory", "replicates", "PROFILE=smoke", "FINETUNE=no"]
+    command += ["ROWS=movie_k1", f"SMOKE_DATA={smoke}", f"RESULTS={tmp_path}/r", "REPLICATES=0 5"]
+    planned = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+    assert planned.returncode == 0, planned.stderr
+    steps = [line for line in planned.stdout.splitlines() if "tvssl ablation" in line]
+    for seed in ("0", "5"):
+        mine = [s for s in steps if f"--results {tmp_path}/r/seed{seed} " in s]
+        assert len(mine) == 1 + 6  # the pretraining, then three probes of the row and three of random init
+        seeded = [s for s in mine if f"--train-seed {seed}" in s]
+        assert sorted(s.split("ablation ")[1].split(" ")[0] + " " + s.split(" ")[3] for s in seeded) == [
+            "pretrain movie_k1",
+            "probe random_init",
+            "probe random_init",
+            "probe random_init",
+        ]
+    last = planned.stdout.strip().splitlines()[-1]
+    assert last.endswith(
+        f"report {tmp_path}/r/seed0 --replicate {tmp_path}/r/seed5 --out {tmp_path}/r/report"
+    )
+
+
+def test_a_train_seed_reaches_pretraining_and_the_random_baseline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tvssl.sweep as sweep
+
+    seen: list[list[str]] = []
+    monkeypatch.setattr(sweep, "run_fit", lambda args, *rest, **kw: seen.append(args) or 1)
+    monkeypatch.setattr(sweep, "run_step", lambda what, command, *rest, **kw: seen.append(command) or 1)
+    for part in ("movie", "downstream/hmdb51"):
+        (tmp_path / "smoke" / part).mkdir(parents=True)
+    common = ["--profile", "smoke", "--smoke-data", str(tmp_path / "smoke"), "--results", str(tmp_path / "r")]
+    common += ["--runs", str(tmp_path / "runs"), "--train-seed", "7"]
+    main(["pretrain", "movie_k1", *common])
+    main(["probe", "random_init", "hmdb51", *common])
+    pretrain_args, probe_args = seen
+    assert pretrain_args[-4:] == ["--seed_everything", "7", "--data.init_args.seed", "7"]
+    assert "--seed_everything" in probe_args and probe_args[probe_args.index("--seed_everything") + 1] == "7"
+    assert "--data.init_args.seed" not in probe_args

@@ -6,12 +6,14 @@ import csv
 import io
 import json
 import math
+import statistics
 from pathlib import Path
 
 import pytest
 import torch
 
 from tests.overrides import tiny_overrides
+from tvssl.errors import UserError
 from tvssl.report import write_report
 from tvssl.report.probes import PROBE_COLUMNS
 from tvssl.rows import ROWS_BY_NAME, Row
@@ -137,3 +139,37 @@ def test_the_control_config_masks_the_same_title_negatives_it_counts(
     ref_v2a = torch.nn.functional.cross_entropy(logits.masked_fill(~keep, float("-inf")), torch.arange(8))
     assert got["loss_v2a"] == pytest.approx(float(ref_v2a), abs=1e-6)
     assert got["loss"] < unmasked["loss"]
+
+
+def test_replicates_pool_into_the_mean_with_the_spread_over_runs(tmp_path: Path) -> None:
+    """Three pretraining runs: mean over runs, se = sqrt(var_runs / 3 + mean test se^2), n = 3 runs."""
+    k16 = [(60, 50, 55), (70, 50, 65), (80, 50, 75)]
+    trees = [
+        tree(
+            tmp_path / f"seed{i}", {"random_init": (20, 48, 20), "movie_k1": (58, 49, 57), "movie_k16_Mn": v}
+        )
+        for i, v in enumerate(k16)
+    ]
+    report = write_report(trees[0], tmp_path / "report", replicates=trees[1:])
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "report" / "probe.csv").read_text())))
+    assert tuple(rows[0]) == PROBE_COLUMNS and len(rows) == 3 * 3 * 2
+    pooled = {(r["row"], r["task"], r["metric"]): r for r in rows}
+    hmdb = pooled["movie_k16_Mn", "hmdb51", "probe_top1"]
+    test_var = statistics.fmean((100 * math.sqrt(p / 100 * (1 - p / 100) / 100)) ** 2 for p in (60, 70, 80))
+    assert float(hmdb["mean"]) == 70.0 and hmdb["n"] == "3"
+    assert float(hmdb["se"]) == pytest.approx(math.sqrt(100 / 3 + test_var), abs=1e-4)
+    esc = pooled["movie_k16_Mn", "esc50", "probe_top1"]  # equal runs: only the test set's error is left
+    assert float(esc["se"]) == pytest.approx(5.0, abs=1e-4)
+    assert "over 3 pretraining runs and the test files" in report.markdown
+    # one run alone puts k = 16 at 80 on HMDB51, far beyond 2 s.e. of k = 1's 58; pooled, 70 ± 7.3 is not
+    alone = write_report(trees[2], tmp_path / "alone").verdicts
+    assert "HELD (HMDB51, UCF101)" in alone[1]
+    assert "NOT HELD" in report.verdicts[1]
+
+
+def test_a_replicate_without_probes_is_refused(tmp_path: Path) -> None:
+    results = tree(tmp_path / "a", {"movie_k1": (40, 45, 50)})
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="holds no probe result"):
+        write_report(results, tmp_path / "report", replicates=[tmp_path / "empty"])
+    assert not (tmp_path / "report").exists()

@@ -65,6 +65,16 @@ class Sweep:
     wandb: str = "offline"
     fit_args: tuple[str, ...] = ()
     """Passed to every ``tvssl fit`` after the step's own arguments (e.g. devices under SLURM)."""
+    train_seed: int | None = None
+    """A replicate's seed (``make replicates``): pretraining's ``seed_everything`` and data seed (initial weights,
+    batches, validation titles) and the random-init baseline's weights; None keeps the configs' seeds."""
+
+    def seed_args(self, data: bool = True) -> list[str]:
+        """The fit arguments that apply ``train_seed`` (``data``: the datamodule's seed too)."""
+        if self.train_seed is None:
+            return []
+        seed = str(self.train_seed)
+        return ["--seed_everything", seed, *(["--data.init_args.seed", seed] if data else [])]
 
     def experiments_dir(self) -> Path:
         """The experiments folder, checked when a step first needs a config (so a missing root is said first)."""
@@ -231,6 +241,7 @@ def pretrain(sweep: Sweep, row: Row) -> int:
     resume = latest_checkpoint(runs, row.name)
     run_dir, made = _claim(runs, row.name)
     args += ["--data.init_args.root", root, "--run.dir", str(runs), "--run.wandb", sweep.wandb]
+    args += sweep.seed_args()
     if resume is not None:
         print(f"tvssl ablation: resuming {row.name} from {resume}", flush=True)
         args += ["--ckpt_path", str(resume)]
@@ -309,6 +320,7 @@ def probe(sweep: Sweep, row: str, task: str, partition: int) -> int:
     if row == RANDOM_INIT:
         random_init = sweep.experiments_dir() / sweep.profile / "random-init.yaml"
         args += ["--config", str(random_init)] if sweep.profile != "paper" and random_init.is_file() else []
+        args += sweep.seed_args(data=False)
     else:
         checkpoint = sweep.results / row / PRETRAIN / CHECKPOINT
         if not checkpoint.exists():

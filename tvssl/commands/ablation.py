@@ -34,6 +34,15 @@ def parser() -> argparse.ArgumentParser:
             s.add_argument("--split", type=int, default=1)
             s.add_argument("--fold", type=int, default=1)
             s.add_argument("--seed", type=int, default=0)
+        if step in ("pretrain", "probe"):
+            s.add_argument(
+                "--train-seed",
+                type=int,
+                default=None,
+                metavar="N",
+                help="a replicate's seed: pretraining's weights, batches and validation titles, and random "
+                "init's weights (default: the configs')",
+            )
         s.add_argument("--profile", default="paper", help="paper (real data from env vars) or smoke")
         s.add_argument("--results", default="results")
         s.add_argument("--runs", default="runs")
@@ -67,6 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         smoke_data=Path(opts.smoke_data),
         wandb=opts.wandb,
         fit_args=tuple(argv[split + 1 :]),
+        train_seed=getattr(opts, "train_seed", None),
     )
     partition = opts.fold if getattr(opts, "task", None) == SEED_TASK else getattr(opts, "split", 1)
     if opts.step == "probe":

@@ -1,4 +1,7 @@
-"""`tvssl report RESULTS --out DIR`: Table 1 and Figure 1 of the paper from a (possibly unfinished) sweep."""
+"""`tvssl report RESULTS [--replicate RESULTS2 ...] --out DIR`: Table 1 and Figure 1 of the paper from a sweep.
+
+A sweep may be unfinished; replicates (the same sweep with other training seeds) pool into the probe table.
+"""
 
 from __future__ import annotations
 
@@ -40,6 +43,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="where to write table1.md, table1.csv, figure1.png (other files there are left alone)",
     )
     parser.add_argument(
+        "--replicate",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="RESULTS2",
+        help=(
+            "a results tree of the same sweep pretrained with another training seed (make replicates); "
+            "repeatable. The probe table, probe.csv and the verdicts pool the runs; Table 1 and Figure 1 "
+            "stay RESULTS'"
+        ),
+    )
+    parser.add_argument(
         "--smooth",
         type=_smoothing,
         default=0.9,
@@ -58,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.out.exists() and not args.out.is_dir():
         raise UserError(f"--out {args.out} exists and is not a directory: choose a folder for the report")
     with config_checks():
-        report = write_report(args.results, args.out, smooth=args.smooth)
+        report = write_report(args.results, args.out, smooth=args.smooth, replicates=args.replicate)
     for warning in report.warnings:
         print(f"tvssl report: warning: {warning}", file=sys.stderr)
     print(report.markdown)

@@ -108,10 +108,11 @@ def _paper_value(reference: dict[str, dict[str, float]], row: str, task: str) ->
 
 
 def render_probe_markdown(
-    records: list[ProbeRecord], reference: dict[str, dict[str, float]] | None = None
+    records: list[ProbeRecord], reference: dict[str, dict[str, float]] | None = None, runs: int = 1
 ) -> str:
     """Probe top-1 ± s.e. (k-NN beside it) per row and task, each beside the paper's fine-tuned number of the
-    row; the baseline first, then rows in table order."""
+    row; the baseline first, then rows in table order. ``runs`` > 1: the records pool that many pretraining
+    runs (``tvssl.report.replicates``), and the heading says so."""
     linear, knn = _lookup(records), _lookup(records, "knn_top1")
     reference = reference or {}
     rows = sorted({r.row for r in records if r.metric != "video_top1"}, key=_row_order)
@@ -121,7 +122,13 @@ def render_probe_markdown(
         "| row | k | w | " + " | ".join(f"{TASK_TITLES[t]} probe (k-NN) | paper" for t in TABLE_TASKS) + " |"
     )
     lines = [
-        "## Frozen-feature probe (top-1 % ± s.e. over test files; k-NN in brackets; paper: fine-tuned top-1)",
+        "## Frozen-feature probe (top-1 % ± s.e. "
+        + (
+            f"over {runs} pretraining runs and the test files, mean of the runs"
+            if runs > 1
+            else "over test files"
+        )
+        + "; k-NN in brackets; paper: fine-tuned top-1)",
         "",
         head,
         "|" + "---|" * (3 + 2 * len(TABLE_TASKS)),

@@ -5,6 +5,7 @@ Only these derived files are touched; anything else in the folder is the user's 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from tvssl.report.probes import (
     render_probe_markdown,
     verdicts,
 )
+from tvssl.report.replicates import pool_replicates
 from tvssl.report.results import collect_results
 from tvssl.report.stats import build_table
 from tvssl.report.table import render_csv, render_markdown
@@ -40,11 +42,16 @@ class Report:
     warnings: list[str]
 
 
-def write_report(results_dir: Path, out_dir: Path, smooth: float = 0.9) -> Report:
+def write_report(
+    results_dir: Path, out_dir: Path, smooth: float = 0.9, replicates: Sequence[Path] = ()
+) -> Report:
     """Write table1.md, table1.csv and figure1.png (plus figure1_tv.png when TV curves exist) into out_dir.
 
     A results tree with no result of any row is refused (UserError) and nothing is written: an all-missing
     table says nothing but "wrong folder". A stale figure1_tv.png (no TV curves any more) is removed.
+    ``replicates``: further trees of the same sweep pretrained with other training seeds; the probe table,
+    probe.csv and the verdicts pool them with ``results_dir`` (``pool_replicates``), while Table 1 and
+    Figure 1 stay ``results_dir``'s.
     """
     results_dir, out_dir = Path(results_dir), Path(out_dir)
     if not 0.0 <= smooth < 1.0:
@@ -54,6 +61,17 @@ def write_report(results_dir: Path, out_dir: Path, smooth: float = 0.9) -> Repor
     results = collect_results(results_dir, ignore=[out_dir])
     probes, probe_warnings = collect_probes(results_dir)
     results.warnings.extend(probe_warnings)
+    if replicates:
+        trees = [probes]
+        for tree in replicates:
+            if not Path(tree).is_dir():
+                raise UserError(f"replicate {tree} is not a directory: pass the results tree of another run")
+            more, more_warnings = collect_probes(Path(tree))
+            if not more:
+                raise UserError(f"replicate {tree} holds no probe result (<row>/probe_<task>/probe.json)")
+            trees.append(more)
+            results.warnings.extend(more_warnings)
+        probes = pool_replicates(trees)
     if not results.rows and not probes:
         example = f"movie_k16_Mn/{split_run_name('ucf101', 1)}/{FINETUNE_RESULT}"
         raise UserError(
@@ -65,7 +83,7 @@ def write_report(results_dir: Path, out_dir: Path, smooth: float = 0.9) -> Repor
     probes += finetune_records(table)
     claims = verdicts(probes)
     markdown = render_markdown(table)
-    probe_md = render_probe_markdown(probes, reference)
+    probe_md = render_probe_markdown(probes, reference, runs=1 + len(replicates))
     if probe_md:
         markdown += "\n" + probe_md + "".join(f"\n- {claim}" for claim in claims) + ("\n" if claims else "")
     figure_claims = ordering_lines(results)
