@@ -383,22 +383,32 @@ def _last_whole(
 ) -> av.Packet | None:
     """The last of ``last`` that a decoder accepts (None: none checked); a cut file's final one may be partial.
 
-    The packets go to the decoder of a second handle on the file, never to ``container``'s own: a decoder that
-    has seen the end of the stream keeps state that flushing does not clear (AAC's first samples after a seek
-    come out different), so the first read of a file would differ from every later one.
+    A decoder that has seen the end of the stream keeps state that flushing does not clear (AAC's first samples
+    after a seek come out different), so the first read of a file would differ from every later one: the
+    packets go to the decoder of a second handle on the file. PCM decoders keep no state between packets and
+    use ``container``'s own, which saves the second open (about 10 ms, a third of reading a short clip).
     """
-    if not last:
+    cc = stream.codec_context
+    if cc is None or not last:
         return None
-    whole = None
+    if cc.name.startswith("pcm_"):
+        cc.flush_buffers()
+        whole = _accepted(cc, last)
+        cc.flush_buffers()
+        return whole
     with open_media(container.name) as other:
-        cc = other.streams[stream.index].codec_context
-        if cc is None:
-            return None
-        cc.thread_count = 1
-        for packet in last:
-            try:
-                cc.decode(packet)
-                whole = packet
-            except av.error.FFmpegError:
-                continue
+        fresh = other.streams[stream.index].codec_context
+        fresh.thread_count = 1
+        return _accepted(fresh, last)
+
+
+def _accepted(cc: av.CodecContext, packets: list[av.Packet]) -> av.Packet | None:
+    """The last of ``packets`` that ``cc`` decodes without an error."""
+    whole = None
+    for packet in packets:
+        try:
+            cc.decode(packet)
+            whole = packet
+        except av.error.FFmpegError:
+            continue
     return whole
