@@ -31,7 +31,8 @@ from data_modules.clip_copy import clip_copy_header
 from data_modules.clip_spec import ClipSpec, spec_key
 from data_modules.encoding import add_aac_stream, add_h264_stream, audio_frame, create_media, partial_file
 from data_modules.exact_time import exact_seconds
-from data_modules.media import MediaError, display_size, frame_rate, open_media, title_span
+from data_modules.media import MediaError, open_media, title_span
+from data_modules.video_geometry import display_size, frame_rate
 
 TAG = "tvssl_prepare"
 """Key of the JSON object in the output's ``comment`` metadata that says how and from what it was made."""

@@ -5,7 +5,7 @@ keyframe before the first. Packets are demuxed a little ahead, decoding restarts
 target when that is cheaper than decoding forward, and packets no open target needs are decoded with
 ``skip_frame = NONREF`` so the decoder drops non-reference frames. Packets the decoder rejects before a wanted
 frame (MPEG-PS/TS/VOB after a seek) are skipped and counted; a wanted frame that cannot be decoded fails the
-window. Frames are scaled in the decoder's reformatter to ``media.display_size``.
+window. Frames are scaled in the decoder's reformatter to ``video_geometry.display_size``.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import av
 import numpy as np
 
 from data_modules.clip_spec import ReadContext
-from data_modules.media import display_size, frame_rate
+from data_modules.video_geometry import display_size, frame_rate
 
 LOOKAHEAD_SECONDS = Fraction(1, 2)
 """Demux this far beyond a frame before deciding whether it is needed: longer than any B-frame reordering."""

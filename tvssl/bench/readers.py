@@ -23,7 +23,8 @@ import av
 import numpy as np
 
 from data_modules.decoding import AUDIO_PREROLL_SECONDS, Clips, ClipSpec, DecodeStats, read_windows
-from data_modules.media import display_size, open_media, title_span
+from data_modules.media import open_media, title_span
+from data_modules.video_geometry import display_size
 
 Reader = Callable[[str | os.PathLike, Sequence[Fraction], ClipSpec], Clips]
 """What every reader of the bench is: the windows ``[start, start + slot)`` of one title as ``Clips``."""

@@ -10,7 +10,8 @@ Pooling ``r`` runs of a row gives
 
 where ``s`` is the standard deviation over runs (training noise, which averaging over runs shrinks) and
 ``se_test^2`` the mean of the runs' squared test-set standard errors (the test files are the same in every run,
-so that part does not shrink). ``n`` is then the number of runs. A row or task present in only some trees is pooled over those.
+so that part does not shrink). ``n`` is then the number of runs. A row or task present in only some trees is
+pooled over those; one present in a single tree keeps that run's record (its ``n`` counts test files).
 """
 
 from __future__ import annotations
