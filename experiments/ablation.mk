@@ -92,18 +92,20 @@ $(RESULTS)/$(1)/$(FINETUNED.hmdb51.$(s)): $(RESULTS)/$(1)/$(PRETRAINED) | $(call
 $(foreach n,$(SEEDS),
 $(RESULTS)/$(1)/$(FINETUNED.esc50.$(n)): $(RESULTS)/$(1)/$(PRETRAINED) | $(call SMOKE_NEEDS,downstream)
 	$(LAUNCH) $(TVSSL) ablation finetune $(1) esc50 --fold $(ESC_FOLD) --seed $(n) $(STEP_ARGS) $(STEP_EXTRA))
-$(foreach t,$(TASK_NAMES),
-$(RESULTS)/$(1)/$(PROBED.$(t)): $(RESULTS)/$(1)/$(PRETRAINED) | $(call SMOKE_NEEDS,downstream)
-	$(TVSSL) ablation probe $(1) $(t) --fold $(ESC_FOLD) $(STEP_ARGS))
 endef
 $(foreach r,$(ROWS),$(eval $(call ROW_RULES,$(r))))
 
-# random_init: the probe's baseline, the same encoders never trained (no pretraining step).
-define RANDOM_INIT_RULE
+# The probes of a task: every row in one step, after every row's pretraining, since their clips are decoded once
+# for all encoders (rows already probed are skipped); random_init, the probe's baseline (the same encoders never
+# trained), on its own, so that it runs while the rows still pretrain. TRAIN_SEED reaches random init's weights.
+define PROBE_RULE
+$(foreach r,$(ROWS),$(RESULTS)/$(r)/$(PROBED.$(1))) &: $(foreach r,$(ROWS),$(RESULTS)/$(r)/$(PRETRAINED)) \
+		| $(STAMP) $(call SMOKE_NEEDS,downstream)
+	$(TVSSL) ablation probe $(ROWS) $(1) --fold $(ESC_FOLD) $(STEP_ARGS)
 $(RESULTS)/random_init/$(PROBED.$(1)): | $(STAMP) $(call SMOKE_NEEDS,downstream)
 	$(TVSSL) ablation probe random_init $(1) --fold $(ESC_FOLD) $(STEP_ARGS) $(SEED_ARG)
 endef
-$(foreach t,$(TASK_NAMES),$(eval $(call RANDOM_INIT_RULE,$(t))))
+$(foreach t,$(TASK_NAMES),$(eval $(call PROBE_RULE,$(t))))
 
 FINETUNE_TARGETS := $(foreach r,$(ROWS),\
 	$(foreach s,$(SPLITS),$(RESULTS)/$(r)/$(FINETUNED.ucf101.$(s)) $(RESULTS)/$(r)/$(FINETUNED.hmdb51.$(s))) \

@@ -219,8 +219,15 @@ def test_the_probe_graph_probes_every_row_and_random_init_once(tmp_path: Path) -
         if "tvssl ablation" in line
     ]
     rows = ("movie_k1", "movie_k16_Mn_masked")
-    probes = [f"probe {r} {t}" for r in (*rows, "random_init") for t in ("hmdb51", "esc50", "ucf101")]
+    tasks = ("hmdb51", "esc50", "ucf101")
+    probes = [f"probe {' '.join(rows)} {t}" for t in tasks] + [f"probe random_init {t}" for t in tasks]
     assert sorted(steps) == sorted([f"pretrain {r}" for r in rows] + probes)
+    # one probe per task for all rows, planned after every row's pretraining (their clips are decoded once)
+    last_pretraining = max(i for i, step in enumerate(steps) if step.startswith("pretrain"))
+    assert all(steps.index(f"probe {' '.join(rows)} {t}") > last_pretraining for t in tasks)
+    touch(tmp_path / "results" / "movie_k1" / "pretrain" / "last.ckpt")
+    again = make_dry_run(tmp_path, *args).stdout
+    assert "pretrain movie_k1 " not in again and "pretrain movie_k16_Mn_masked " in again
 
 
 def test_replicates_run_the_sweep_once_per_seed_and_pool_one_report(tmp_path: Path) -> None:
@@ -266,3 +273,34 @@ def test_a_train_seed_reaches_pretraining_and_the_random_baseline(
     assert pretrain_args[-4:] == ["--seed_everything", "7", "--data.init_args.seed", "7"]
     assert "--seed_everything" in probe_args and probe_args[probe_args.index("--seed_everything") + 1] == "7"
     assert "--data.init_args.seed" not in probe_args
+
+
+def test_a_probe_step_probes_the_rows_not_yet_probed_in_one_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import tvssl.sweep as sweep
+
+    seen: list[list[str]] = []
+    monkeypatch.setattr(sweep, "run_step", lambda what, command, *rest, **kw: seen.append(command) or 0)
+    (tmp_path / "smoke" / "downstream" / "esc50").mkdir(parents=True)
+    results = tmp_path / "r"
+    for row in ("movie_k1", "movie_k4_Mn", "movie_k16_Mn"):
+        touch(results / row / "pretrain" / "last.ckpt")
+    touch(results / "movie_k4_Mn" / "probe_esc50" / "probe.json")
+    common = ["--profile", "smoke", "--smoke-data", str(tmp_path / "smoke"), "--results", str(results)]
+    assert main(["probe", "movie_k1", "movie_k4_Mn", "movie_k16_Mn", "random_init", "esc50", *common]) == 0
+    (command,) = seen
+    args = command[command.index("probe") + 1 :]
+    outs = [args[i + 1] for i, a in enumerate(args) if a == "--out"]
+    assert outs == [
+        str(results / r / "probe_esc50" / "probe.json") for r in ("movie_k1", "movie_k16_Mn", "random_init")
+    ]
+    assert args.count("--and") == 2 and args[0] == "--out"
+    groups = " ".join(args).split(" --and ")
+    assert [g.count("--model.init_args.pretrained") for g in groups] == [1, 1, 0]
+    assert "random-init.yaml" in groups[2] and "--data.init_args.fold 1" in groups[2]
+    assert "probe_esc50/probe.json exists, nothing to do" in capsys.readouterr().out
+    seen.clear()
+    assert main(["probe", "movie_k4_Mn", "esc50", *common]) == 0 and seen == []
+    assert main(["probe", "movie_k1", "movie_k99", "esc50", *common]) == 2
+    assert "unknown row 'movie_k99'" in capsys.readouterr().err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -54,12 +55,74 @@ def test_file_features_are_deterministic_and_one_per_file(downstream_sets: Path)
     dm = UCF101DataModule(root=str(downstream_sets / "ucf101"), num_frames=4, short_side=32, num_workers=0)
     module = FinetuneModule(modality="video", arch="tiny", crop_size=28)
     samples = dm.samples
-    first = file_features(module, samples.test, dm.spec, "video", clips_per_file=3)
-    again = file_features(module, samples.test, dm.spec, "video", clips_per_file=3)
+    (first,) = file_features([module], samples.test, dm.spec, "video", clips_per_file=3)
+    (again,) = file_features([module], samples.test, dm.spec, "video", clips_per_file=3)
     assert first.features.shape == (len(samples.test), module.encoder.out_dim)
     assert torch.equal(first.features, again.features) and first.labels.tolist() == [
         s.label for s in samples.test
     ]
-    train = file_features(module, samples.train, dm.spec, "video", clips_per_file=3)
+    (train,) = file_features([module], samples.train, dm.spec, "video", clips_per_file=3)
     scores = probe_scores(train, first, dm.num_classes)
     assert scores.n == len(samples.test) and 0 <= scores.probe_top1 <= 100 and scores.probe_se >= 0
+
+
+@pytest.mark.slow
+def test_one_pass_gives_each_encoder_what_probing_it_alone_gives(downstream_sets: Path) -> None:
+    """Probing several encoders shares the decoded clips; each still gets exactly its own features."""
+    dm = UCF101DataModule(root=str(downstream_sets / "ucf101"), num_frames=4, short_side=32, num_workers=0)
+    torch.manual_seed(1)
+    first = FinetuneModule(modality="video", arch="tiny", crop_size=28)
+    torch.manual_seed(2)
+    second = FinetuneModule(modality="video", arch="tiny", crop_size=24)
+    together = file_features([first, second], dm.samples.test, dm.spec, "video", clips_per_file=3)
+    alone = [
+        file_features([m], dm.samples.test, dm.spec, "video", clips_per_file=3)[0] for m in (first, second)
+    ]
+    for shared, own in zip(together, alone, strict=True):
+        assert torch.equal(shared.features, own.features) and torch.equal(shared.labels, own.labels)
+    assert not torch.equal(together[0].features, together[1].features)
+
+
+def _probe_args(root: Path, out: Path, *extra: str) -> list[str]:
+    experiments = Path(__file__).resolve().parents[1] / "experiments"
+    configs = ["finetune/ucf101.yaml", "smoke/finetune-video.yaml", "smoke/random-init.yaml"]
+    args = ["--out", str(out), *[a for c in configs for a in ("--config", str(experiments / c))]]
+    return [*args, "--data.init_args.root", str(root / "ucf101"), "--data.init_args.num_workers", "0", *extra]
+
+
+@pytest.mark.slow
+def test_tvssl_probe_writes_one_result_per_encoder_and_refuses_encoders_reading_other_data(
+    downstream_sets: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tvssl.cli import main
+
+    a, b, c = (tmp_path / f"{name}.json" for name in "abc")
+    seed_one = ("--seed_everything", "1")
+    assert (
+        main(
+            ["probe", *_probe_args(downstream_sets, a), "--and", *_probe_args(downstream_sets, b, *seed_one)]
+        )
+        == 0
+    )
+    assert main(["probe", *_probe_args(downstream_sets, c, *seed_one)]) == 0
+    together, alone = json.loads(b.read_text()), json.loads(c.read_text())
+    assert together == alone and json.loads(a.read_text())["n"] == alone["n"]
+    capsys.readouterr()
+    d, e = tmp_path / "d.json", tmp_path / "e.json"
+    other_split = ("--data.init_args.split", "2")
+    assert (
+        main(
+            [
+                "probe",
+                *_probe_args(downstream_sets, d),
+                "--and",
+                *_probe_args(downstream_sets, e, *other_split),
+            ]
+        )
+        == 2
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(e) in err[0] and "reads other data" in err[0], err
+    assert not d.exists() and not e.exists()
+    assert main(["probe", *_probe_args(downstream_sets, d), "--and", *_probe_args(downstream_sets, a)]) == 2
+    assert "already holds a probe result" in capsys.readouterr().err and not d.exists()

@@ -299,37 +299,50 @@ def finetune(sweep: Sweep, row: Row, task: str, partition: int, seed: int) -> in
     return code
 
 
-def probe(sweep: Sweep, row: str, task: str, partition: int) -> int:
-    """Probe the frozen encoder of ``row`` (or of random init, ``row`` = random_init) on ``task``.
+def probe(sweep: Sweep, rows: Sequence[str], task: str, partition: int) -> int:
+    """Probe the frozen encoders of ``rows`` (``random_init``: a random one) on ``task``, in one pass.
 
-    The model and data come from the task's fine-tuning configs, so the probe sees the clips fine-tuning
-    would; random init takes its architecture from the profile's ``random-init.yaml`` when there is one (the
-    smoke profile's tiny encoders), else the paper's defaults.
+    The model and data of each come from the task's fine-tuning configs, so the probe sees the clips
+    fine-tuning would; random init takes its architecture from the profile's ``random-init.yaml`` when there
+    is one (the smoke profile's tiny encoders), else the paper's defaults. Rows already probed are skipped;
+    the others share one `tvssl probe` (its files are decoded once), whose output goes to
+    ``RESULTS/probe_<task>.console.log``.
     """
-    result = sweep.results / row / probe_run_name(task) / PROBE_RESULT
-    if result.exists():
-        print(f"tvssl ablation: {result} exists, nothing to do")
-        return 0
-    what = f"tvssl ablation probe {row} {task} (PROFILE=paper)"
+    what = f"tvssl ablation probe {' '.join(rows)} {task} (PROFILE=paper)"
     root = sweep.data_root(TASK_ENV[task], sweep.smoke_data / "downstream" / task, what)
-    args = [
+    data_args = [
         "--config",
         str(sweep.experiments_dir() / "finetune" / f"{task}.yaml"),
         *sweep.profile_configs(f"finetune-{TASK_MODALITY[task]}"),
     ]
-    if row == RANDOM_INIT:
-        random_init = sweep.experiments_dir() / sweep.profile / "random-init.yaml"
-        args += ["--config", str(random_init)] if sweep.profile != "paper" and random_init.is_file() else []
-        args += sweep.seed_args(data=False)
-    else:
-        checkpoint = sweep.results / row / PRETRAIN / CHECKPOINT
-        if not checkpoint.exists():
-            raise UserError(f"{checkpoint} is missing; pretrain {row} first")
-        args += ["--model.init_args.pretrained", str(checkpoint.resolve())]
-    args += ["--data.init_args.root", root, f"--data.init_args.{partition_key(task)}", str(partition)]
-    result.parent.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "tvssl.cli", "probe", "--out", str(result), *args]
-    code = run_step(f"probe {row} {task}", command, result.parent / CONSOLE_LOG)
+    command = [sys.executable, "-m", "tvssl.cli", "probe"]
+    todo = []
+    for row in rows:
+        result = sweep.results / row / probe_run_name(task) / PROBE_RESULT
+        if result.exists():
+            print(f"tvssl ablation: {result} exists, nothing to do")
+            continue
+        args = list(data_args)
+        if row == RANDOM_INIT:
+            random_init = sweep.experiments_dir() / sweep.profile / "random-init.yaml"
+            args += (
+                ["--config", str(random_init)] if sweep.profile != "paper" and random_init.is_file() else []
+            )
+            args += sweep.seed_args(data=False)
+        else:
+            checkpoint = sweep.results / row / PRETRAIN / CHECKPOINT
+            if not checkpoint.exists():
+                raise UserError(f"{checkpoint} is missing; pretrain {row} first")
+            args += ["--model.init_args.pretrained", str(checkpoint.resolve())]
+        args += ["--data.init_args.root", root, f"--data.init_args.{partition_key(task)}", str(partition)]
+        command += [*(["--and"] if todo else []), "--out", str(result), *args]
+        todo.append(result)
+    if not todo:
+        return 0
+    for result in todo:
+        result.parent.mkdir(parents=True, exist_ok=True)
+    log = sweep.results / f"{probe_run_name(task)}.{CONSOLE_LOG}"
+    code = run_step(f"probe {task} ({len(todo)} encoders)", command, log)
     if code != 0:
-        return _failed(f"`tvssl probe` failed ({code}); its output: {result.parent / CONSOLE_LOG}", code)
+        return _failed(f"`tvssl probe` failed ({code}); its output: {log}", code)
     return 0

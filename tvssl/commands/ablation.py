@@ -1,4 +1,4 @@
-"""`tvssl ablation`: the steps that `make ablation` chains, one Table 1 row and one task at a time.
+"""`tvssl ablation`: the steps that `make ablation` chains, one Table 1 row (a probe: several) and one task at a time.
 
 Parsing only; the steps themselves are ``tvssl.sweep``. Arguments after ``--`` go to ``tvssl fit`` unchanged.
 """
@@ -26,9 +26,15 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("rows", help="print the Table 1 row names")
     for step in ("pretrain", "finetune", "probe"):
         s = sub.add_parser(step)
-        s.add_argument(
-            "row", help=f"Table 1 row, e.g. movie_k16_Mn ({RANDOM_INIT} for probe: no pretraining)"
-        )
+        if step == "probe":
+            s.add_argument(
+                "rows",
+                nargs="+",
+                metavar="row",
+                help=f"Table 1 rows, e.g. movie_k16_Mn, or {RANDOM_INIT} (no pretraining); probed in one pass",
+            )
+        else:
+            s.add_argument("row", help="Table 1 row, e.g. movie_k16_Mn")
         if step in ("finetune", "probe"):
             s.add_argument("task", choices=TASKS)
             s.add_argument("--split", type=int, default=1)
@@ -66,8 +72,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(" ".join(ROWS_BY_NAME))
         return 0
     known = [*ROWS_BY_NAME, RANDOM_INIT] if opts.step == "probe" else list(ROWS_BY_NAME)
-    if opts.row not in known:
-        raise UserError(f"unknown row {opts.row!r}; rows: {' '.join(known)}")
+    for name in getattr(opts, "rows", None) or [opts.row]:
+        if name not in known:
+            raise UserError(f"unknown row {name!r}; rows: {' '.join(known)}")
     sweep = Sweep(
         experiments=opts.experiments,
         profile=opts.profile,
@@ -80,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     partition = opts.fold if getattr(opts, "task", None) == SEED_TASK else getattr(opts, "split", 1)
     if opts.step == "probe":
-        return probe(sweep, opts.row, opts.task, partition)
+        return probe(sweep, opts.rows, opts.task, partition)
     row = ROWS_BY_NAME[opts.row]
     if opts.step == "pretrain":
         return pretrain(sweep, row)
