@@ -208,13 +208,17 @@ def test_bench_loader_times_one_and_two_workers(
     (tmp_path / "base.yaml").write_text(yaml.safe_dump(base))
     row = {"__base__": "base.yaml", "data": {"init_args": {"k": 4, "w": 8}}}
     (tmp_path / "row.yaml").write_text(yaml.safe_dump(row))
-    args = ["loader", "--config", str(tmp_path / "row.yaml"), "--workers", "1", "2", "--batches", "2"]
-    args += ["--warmup", "1", "--calibrate-seconds", "0.1"]
+    # a profile layered over the row, as `--config ROW --config PROFILE` of tvssl fit
+    profile = {"data": {"init_args": {"short_side": 32}}}
+    (tmp_path / "profile.yaml").write_text(yaml.safe_dump(profile))
+    args = ["loader", "--config", str(tmp_path / "row.yaml"), "--config", str(tmp_path / "profile.yaml")]
+    args += ["--workers", "1", "2", "--batches", "2", "--warmup", "1", "--calibrate-seconds", "0.1"]
     args += ["--data.root", str(root), "--data.manifest", str(manifest)]
-    args += ["--set", "data.init_args.batch_size=4", "--set", "data.init_args.short_side=32"]
+    args += ["--set", "data.init_args.batch_size=4"]
     args += ["--set", "data.init_args.slot_seconds=1", "--set", "data.init_args.val_titles=0"]
     assert bench.main(args) == 0
     text = capsys.readouterr().out
+    assert f"{tmp_path / 'row.yaml'} + {tmp_path / 'profile.yaml'} ->" in text
     assert "batch_size=4, k=4, w=8, short_side=32" in text
     row = r"\s+{}\s+" + rf"{NUMBER}\s+{NUMBER}x\s+{NUMBER}x\s+([0-9]+)%\s+{NUMBER}"
     one = re.search("^" + row.format(1), text, re.M)

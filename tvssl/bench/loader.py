@@ -226,7 +226,7 @@ def loader_table(runs: dict[int, list[LoaderRun]]) -> str:
 
 
 def run_loader_bench(
-    config: Path,
+    config: Path | Sequence[Path],
     overrides: Sequence[str],
     workers: Sequence[int],
     *,
@@ -238,14 +238,16 @@ def run_loader_bench(
 ) -> dict[int, list[LoaderRun]]:
     """``tvssl bench loader``: what the config resolves to, each run's clips/s, then the table.
 
-    ``overrides`` are LightningCLI arguments applied after ``--config`` (``--data.root /x``,
+    ``config`` is one YAML or several layered in order (``--config A --config B`` of ``tvssl fit``);
+    ``overrides`` are LightningCLI arguments applied after them (``--data.root /x``,
     ``--data.init_args.batch_size=16``), exactly as ``tvssl fit --config CONFIG OVERRIDES`` takes them.
     """
-    args = ["--config", str(config), *overrides]
+    configs = [config] if isinstance(config, (str, Path)) else list(config)
+    args = [*(f"--config={c}" for c in configs), *overrides]
     setup = loader_setup(args)
     init = setup.init_args
     say(
-        f"tvssl bench loader: {config} -> {setup.data.get('class_path')}, "
+        f"tvssl bench loader: {' + '.join(map(str, configs))} -> {setup.data.get('class_path')}, "
         f"batch_size={init.get('batch_size')}, k={init.get('k')}, w={init.get('w')}, "
         f"short_side={init.get('short_side')}; {warmup} warm-up + {batches} timed batches per run, "
         f"{rounds} round(s); epoch sized to those batches"

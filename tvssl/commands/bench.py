@@ -90,7 +90,13 @@ def _parser() -> argparse.ArgumentParser:
         "Other options (--data.KEY VALUE, --trainer.KEY VALUE, ...) go to the training command line's parser, "
         "as for tvssl fit.",
     )
-    load.add_argument("--config", type=Path, required=True, help="pretraining YAML (bases are expanded)")
+    load.add_argument(
+        "--config",
+        type=Path,
+        action="append",
+        required=True,
+        help="pretraining YAML (bases are expanded); repeat to layer one over another, as for tvssl fit",
+    )
     load.add_argument(
         "--set",
         action="append",
@@ -238,7 +244,8 @@ def _loader(args: argparse.Namespace, extra: Sequence[str]) -> int:
 
     if any(n < 0 for n in args.workers):
         raise UserError(f"--workers must be >= 0, got {args.workers}")
-    _check_config(args.config)
+    for config in args.config:
+        _check_config(config)
     run_loader_bench(
         args.config,
         overrides(args.set, extra),
