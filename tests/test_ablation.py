@@ -281,7 +281,10 @@ def test_a_probe_step_probes_the_rows_not_yet_probed_in_one_command(
     import tvssl.sweep as sweep
 
     seen: list[list[str]] = []
-    monkeypatch.setattr(sweep, "run_step", lambda what, command, *rest, **kw: seen.append(command) or 0)
+    logs: list[Path] = []
+    monkeypatch.setattr(
+        sweep, "run_step", lambda what, command, log, **kw: seen.append(command) or logs.append(log) or 0
+    )
     (tmp_path / "smoke" / "downstream" / "esc50").mkdir(parents=True)
     results = tmp_path / "r"
     for row in ("movie_k1", "movie_k4_Mn", "movie_k16_Mn"):
@@ -300,6 +303,12 @@ def test_a_probe_step_probes_the_rows_not_yet_probed_in_one_command(
     assert [g.count("--model.init_args.pretrained") for g in groups] == [1, 1, 0]
     assert "random-init.yaml" in groups[2] and "--data.init_args.fold 1" in groups[2]
     assert "probe_esc50/probe.json exists, nothing to do" in capsys.readouterr().out
+    # a group logs for the task; one encoder beside its result, so that random init's probe of a task, which
+    # make may run beside the rows' probe of it, never writes the same log
+    assert logs == [results / "probe_esc50.console.log"]
+    seen.clear()
+    assert main(["probe", "random_init", "esc50", *common, "--seed", "1"]) == 0 and len(seen) == 1
+    assert logs[1] == results / "random_init" / "probe_esc50.console.log"
     seen.clear()
     assert main(["probe", "movie_k4_Mn", "esc50", *common]) == 0 and seen == []
     assert main(["probe", "movie_k1", "movie_k99", "esc50", *common]) == 2

@@ -306,7 +306,9 @@ def probe(sweep: Sweep, rows: Sequence[str], task: str, partition: int) -> int:
     fine-tuning would; random init takes its architecture from the profile's ``random-init.yaml`` when there
     is one (the smoke profile's tiny encoders), else the paper's defaults. Rows already probed are skipped;
     the others share one `tvssl probe` (its files are decoded once), whose output goes to
-    ``RESULTS/probe_<task>.console.log``.
+    ``RESULTS/probe_<task>.console.log``; a probe of one encoder logs beside its result instead
+    (``RESULTS/<row>/probe_<task>.console.log``), because make runs random init's probe of a task while
+    the rows' probe of that task may be running, and two steps must never write one log.
     """
     what = f"tvssl ablation probe {' '.join(rows)} {task} (PROFILE=paper)"
     root = sweep.data_root(TASK_ENV[task], sweep.smoke_data / "downstream" / task, what)
@@ -341,8 +343,10 @@ def probe(sweep: Sweep, rows: Sequence[str], task: str, partition: int) -> int:
         return 0
     for result in todo:
         result.parent.mkdir(parents=True, exist_ok=True)
-    log = sweep.results / f"{probe_run_name(task)}.{CONSOLE_LOG}"
-    code = run_step(f"probe {task} ({len(todo)} encoders)", command, log)
+    folder = sweep.results if len(todo) > 1 else todo[0].parent.parent
+    log = folder / f"{probe_run_name(task)}.{CONSOLE_LOG}"
+    count = f"{len(todo)} encoder" + ("s" if len(todo) > 1 else "")
+    code = run_step(f"probe {task} ({count})", command, log)
     if code != 0:
         return _failed(f"`tvssl probe` failed ({code}); its output: {log}", code)
     return 0
