@@ -12,6 +12,8 @@ much less.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
+from pathlib import Path
 
 
 def echo(text: str) -> None:
@@ -26,3 +28,10 @@ def load_average() -> str:
     except OSError:
         return "load average unknown"
     return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} CPUs"
+
+
+def config_layers(config: Path | Sequence[Path]) -> tuple[list[str], str]:
+    """The ``--config`` arguments of one YAML or several layered in order (``--config A --config B`` of
+    ``tvssl fit``), and how a bench's header names them (``A + B``)."""
+    configs = [config] if isinstance(config, (str, Path)) else list(config)
+    return [f"--config={c}" for c in configs], " + ".join(map(str, configs))

@@ -23,7 +23,7 @@ from typing import Any
 import lightning.pytorch as pl
 from lightning.pytorch.cli import LightningArgumentParser
 
-from tvssl.bench import echo, load_average
+from tvssl.bench import config_layers, echo, load_average
 from tvssl.lightning_cli import TVSSLCLI, unrun
 
 DEFAULT_BATCHES = 20
@@ -242,12 +242,12 @@ def run_loader_bench(
     ``overrides`` are LightningCLI arguments applied after them (``--data.root /x``,
     ``--data.init_args.batch_size=16``), exactly as ``tvssl fit --config CONFIG OVERRIDES`` takes them.
     """
-    configs = [config] if isinstance(config, (str, Path)) else list(config)
-    args = [*(f"--config={c}" for c in configs), *overrides]
+    config_args, configs = config_layers(config)
+    args = [*config_args, *overrides]
     setup = loader_setup(args)
     init = setup.init_args
     say(
-        f"tvssl bench loader: {' + '.join(map(str, configs))} -> {setup.data.get('class_path')}, "
+        f"tvssl bench loader: {configs} -> {setup.data.get('class_path')}, "
         f"batch_size={init.get('batch_size')}, k={init.get('k')}, w={init.get('w')}, "
         f"short_side={init.get('short_side')}; {warmup} warm-up + {batches} timed batches per run, "
         f"{rounds} round(s); epoch sized to those batches"

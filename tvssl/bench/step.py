@@ -25,7 +25,7 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 
-from tvssl.bench import echo, load_average
+from tvssl.bench import config_layers, echo, load_average
 from tvssl.lightning_cli import unrun
 
 DEFAULT_STEPS = 10
@@ -248,13 +248,13 @@ def run_step_bench(
     ``config`` is one YAML or several layered in order (``--config A --config B`` of ``tvssl fit``);
     ``rates`` maps ``RATE_SOURCES`` keys to one loader worker's clips/s (from ``tvssl bench loader``).
     """
-    configs = [config] if isinstance(config, (str, Path)) else list(config)
+    config_args, configs = config_layers(config)
     if device == "cuda" and not torch.cuda.is_available():
         raise ValueError("--device cuda, but torch sees no CUDA device on this machine")
-    model, shapes, precision = step_setup([*(f"--config={c}" for c in configs), *overrides], device)
+    model, shapes, precision = step_setup([*config_args, *overrides], device)
     hp = model.hparams
     say(
-        f"tvssl bench step: {' + '.join(map(str, configs))} -> {type(model).__name__} video={hp.get('video_arch')} "
+        f"tvssl bench step: {configs} -> {type(model).__name__} video={hp.get('video_arch')} "
         f"audio={hp.get('audio_arch')} crop={hp.get('crop_size')}; per-device batch {shapes.batch} "
         f"(global {shapes.batch * shapes.devices} over {shapes.devices} device(s), k={shapes.k}), video "
         f"{list(shapes.video)} uint8, audio [{shapes.batch}, {shapes.audio_samples}]; device {device}, "

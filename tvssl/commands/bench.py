@@ -90,13 +90,7 @@ def _parser() -> argparse.ArgumentParser:
         "Other options (--data.KEY VALUE, --trainer.KEY VALUE, ...) go to the training command line's parser, "
         "as for tvssl fit.",
     )
-    load.add_argument(
-        "--config",
-        type=Path,
-        action="append",
-        required=True,
-        help="pretraining YAML (bases are expanded); repeat to layer one over another, as for tvssl fit",
-    )
+    _add_config_option(load)
     load.add_argument(
         "--set",
         action="append",
@@ -126,13 +120,7 @@ def _parser() -> argparse.ArgumentParser:
         "workers one device needs. Other options (--model.KEY VALUE, --trainer.devices N, ...) go to the "
         "training command line's parser, as for tvssl fit.",
     )
-    step.add_argument(
-        "--config",
-        type=Path,
-        action="append",
-        required=True,
-        help="pretraining YAML (bases are expanded); repeat to layer one over another, as for tvssl fit",
-    )
+    _add_config_option(step)
     step.add_argument(
         "--set",
         action="append",
@@ -232,11 +220,24 @@ def overrides(sets: Sequence[str], extra: Sequence[str]) -> list[str]:
     return [*out, *extra]
 
 
-def _check_config(config: Path) -> None:
-    if not config.is_file():
-        raise UserError(
-            f"config file {config} does not exist; pass a pretraining YAML such as experiments/movie_k16_Mn.yaml"
-        )
+def _add_config_option(parser: argparse.ArgumentParser) -> None:
+    """``--config`` of the benches that build a training run: repeated, it layers YAMLs as ``tvssl fit`` does."""
+    parser.add_argument(
+        "--config",
+        type=Path,
+        action="append",
+        required=True,
+        help="pretraining YAML (bases are expanded); repeat to layer one over another, as for tvssl fit",
+    )
+
+
+def _check_configs(configs: Sequence[Path]) -> None:
+    for config in configs:
+        if not config.is_file():
+            raise UserError(
+                f"config file {config} does not exist; pass a pretraining YAML such as "
+                "experiments/movie_k16_Mn.yaml"
+            )
 
 
 def _loader(args: argparse.Namespace, extra: Sequence[str]) -> int:
@@ -244,8 +245,7 @@ def _loader(args: argparse.Namespace, extra: Sequence[str]) -> int:
 
     if any(n < 0 for n in args.workers):
         raise UserError(f"--workers must be >= 0, got {args.workers}")
-    for config in args.config:
-        _check_config(config)
+    _check_configs(args.config)
     run_loader_bench(
         args.config,
         overrides(args.set, extra),
@@ -265,8 +265,7 @@ def _step(args: argparse.Namespace, extra: Sequence[str]) -> int:
 
     if args.warmup < 0:
         raise UserError(f"--warmup must be >= 0, got {args.warmup}")
-    for config in args.config:
-        _check_config(config)
+    _check_configs(args.config)
     if args.device == "cuda" and not torch.cuda.is_available():
         raise UserError("--device cuda, but torch sees no CUDA device on this machine; use --device cpu")
     rates = {s: getattr(args, f"{s}_clips_per_s") for s in RATE_SOURCES}
