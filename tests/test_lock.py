@@ -7,6 +7,8 @@ or when the lock loses a hash or an exact pin (the way a new upstream wheel once
 from __future__ import annotations
 
 import re
+import shlex
+import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,6 +103,20 @@ def test_install_takes_the_lock_and_nothing_else() -> None:
     assert "--require-hashes --no-deps -r requirements.lock" in makefile
     assert "--no-deps --no-build-isolation -e ." in makefile
     assert re.search(r"^\$\(STAMP\): requirements\.lock", makefile, re.M)
+
+
+def test_the_uv_that_installs_the_lock_is_the_locks_own_pin() -> None:
+    """The install rule cuts uv's entry out of the lock with awk: it must be exactly that entry, every hash."""
+    makefile = (REPO / "Makefile").read_text()
+    (line,) = [ln.strip() for ln in makefile.splitlines() if ln.strip().startswith("awk ") and "^uv==" in ln]
+    argv = shlex.split(line.split(">")[0].replace("$$", "$"))
+    assert argv[-1] == "requirements.lock"
+    cut = subprocess.run([*argv[:-1], str(LOCK)], capture_output=True, text=True, check=True).stdout
+    (uv,) = read_lock(cut)
+    (locked,) = [p for p in read_lock(LOCK.read_text()) if p.name == "uv"]
+    assert (uv.name, uv.version, uv.marker, uv.hashes) == ("uv", locked.version, locked.marker, locked.hashes)
+    assert uv.hashes > 0
+    assert "uv pip install --quiet --python $(PY) --require-hashes --no-deps -r requirements.lock" in makefile
 
 
 def test_the_parser_sees_a_missing_hash_and_a_foreign_direct_dependency() -> None:
