@@ -330,3 +330,28 @@ def test_clip_spec_coerces_exactly() -> None:
 def test_clip_spec_validation(options: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         ClipSpec(**options)
+
+
+@pytest.mark.parametrize(
+    ("suffix", "options"),
+    [
+        (".mp4", dict(sample_rate=16000)),  # AAC decodes to fltp
+        (".wav", dict(sample_rate=16000, video=False)),  # PCM s16
+        (".avi", dict(sample_rate=16000)),  # PCM s16 beside video
+        (".mkv", dict(sample_rate=16000, acodec="libopus", audio_jitter=[(1.0, 1.5, 0.004)])),
+    ],
+)
+def test_audio_already_mono_at_the_rate_is_read_bit_identical_without_a_resampler(
+    media_dir: Path, suffix: str, options: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Mono audio at the target rate skips swresample (a tenth of a clip's decoding); the samples must be the
+    very ones the resampler gives, in every sample format that takes the short cut."""
+    import data_modules.audio_reading as audio_reading
+
+    path = write_media(media_dir / f"as-is{suffix}", seconds=SECONDS, layout="mono", **options)
+    as_is = read_windows(path, STARTS, SPEC, video=False).audio
+    monkeypatch.setattr(audio_reading, "_AS_IS", frozenset())
+    resampled = read_windows(path, STARTS, SPEC, video=False).audio
+    assert as_is is not None and resampled is not None and as_is.dtype == np.float32
+    assert np.array_equal(as_is.view(np.uint32), resampled.view(np.uint32))
+    assert np.abs(as_is).max() > 0.1
