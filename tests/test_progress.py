@@ -95,6 +95,29 @@ def test_steps_under_parallel_make_take_one_thread_unless_told_otherwise(
     assert "threads=unset" in (tmp_path / "c.log").read_text()
 
 
+def test_steps_keep_freed_memory_in_the_heap_unless_told_otherwise(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    show = [
+        sys.executable,
+        "-c",
+        "import os; print('mmap=' + os.environ.get('MALLOC_MMAP_THRESHOLD_', 'unset'))",
+    ]
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+    run_step("a", show, tmp_path / "a.log")
+    assert f"mmap={32 << 20}" in (tmp_path / "a.log").read_text()
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "65536")
+    run_step("b", show, tmp_path / "b.log")
+    assert "mmap=65536" in (tmp_path / "b.log").read_text()
+    monkeypatch.setenv("VERBOSE", "1")
+    code = run_step(
+        "c",
+        [sys.executable, "-c", "import os, sys; sys.exit(os.environ['MALLOC_TOP_PAD_'] != '268435456')"],
+        tmp_path / "c.log",
+    )
+    assert code == 0
+
+
 def test_a_fit_reports_its_steps_against_the_total_it_read_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
