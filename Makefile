@@ -25,9 +25,9 @@ install: $(STAMP) ## create .venv and install exactly what requirements.lock pin
 # own pin and hashes taken from the lock) installs the lock: it downloads, unpacks and compiles in parallel, 35 s
 # against pip's 85 s for these 4.9 GB on this 2-core machine with empty caches. The bytecode is compiled at
 # install, as pip does: every step spawns fresh processes (data workers included) that import torch and
-# lightning, and where PYTHONDONTWRITEBYTECODE is set none of them would ever cache it (the demo took 17.6
-# CPU-minutes instead of 15.3). pip installs the same lock when uv cannot (say, a proxy whose certificate only pip
-# is configured for).
+# lightning, and where PYTHONDONTWRITEBYTECODE is set none of them would ever cache it (the demo: 17.6 user
+# CPU-minutes without, 16.6 with, the same day). pip installs the same lock when uv cannot (say, a proxy whose
+# certificate only pip is configured for).
 UV_PIN := $(VENV)/uv-requirement.txt
 $(STAMP): requirements.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "tvssl needs Python >= 3.10, found " + sys.version'
