@@ -170,7 +170,7 @@ class _AsIs:
     """The resampler of a segment already mono at the target rate: its frames pass unchanged.
 
     swresample would only copy them (s16 scaled by 1/32768, exactly as ``_place`` does), at a tenth of a
-    training clip's decoding time; the samples are bit-identical either way (``tests/test_audio_reading.py``).
+    training clip's decoding time; the samples are bit-identical either way (``tests/test_decoding.py``).
     """
 
     def resample(self, frame: av.AudioFrame | None) -> list[av.AudioFrame]:

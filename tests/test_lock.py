@@ -116,10 +116,8 @@ def test_the_uv_that_installs_the_lock_is_the_locks_own_pin() -> None:
     (locked,) = [p for p in read_lock(LOCK.read_text()) if p.name == "uv"]
     assert (uv.name, uv.version, uv.marker, uv.hashes) == ("uv", locked.version, locked.marker, locked.hashes)
     assert uv.hashes > 0
-    assert (
-        "uv pip install --quiet --compile-bytecode --python $(PY) --require-hashes --no-deps -r requirements.lock"
-        in (makefile)
-    )
+    install = "uv pip install --quiet --compile-bytecode --python $(PY) --require-hashes --no-deps -r requirements.lock"
+    assert install in makefile
 
 
 def test_the_parser_sees_a_missing_hash_and_a_foreign_direct_dependency() -> None:
