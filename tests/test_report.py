@@ -326,3 +326,33 @@ def test_figure1_orderings_are_read_from_the_tail_of_each_loss_curve(tmp_path: P
     assert b.endswith("identical curves, the same batches, not counted: movie_k16_w1024 = movie_k16_Mn.")
     assert c.startswith("- Figure 1 (c) w = k above w = Mn: NOT HELD (1 of 2 pairs:")
     assert f"movie_k16_w16 {level(2.8)} <= movie_k16_Mn {level(3.0)}" in c
+
+
+def test_the_console_shows_only_rows_with_results_and_the_file_keeps_them_all(
+    results: Path, tmp_path: Path, capsys
+) -> None:
+    out = tmp_path / "out"
+    assert main([str(results), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    kept = (out / "table1.md").read_text()
+    assert md_line(kept, "Movie", 4, "Mn")[2:5] == ["—", "61.37", "—"]
+    for k, w in ((1, "–"), (16, "Mn")):
+        assert md_line(printed, "Movie", k, w) == md_line(kept, "Movie", k, w)
+    movie = printed.split("## Pretraining dataset: Movie")[1].split("## ")[0]
+    assert sum(line.startswith("| ") for line in movie.splitlines()) == 1 + 2  # header, k1, k16/Mn
+    # only movie_k1 and movie_k16_Mn have fine-tuning results; tv_k8_w128 has a loss curve and nothing else
+    assert f"The {len(ROWS) - 2} rows without a result of ours are left out here" in printed
+    assert "No fine-tuning result yet." in printed.split("## Pretraining dataset: TV")[1]
+
+
+def test_a_probe_only_sweep_prints_no_empty_table1(tmp_path: Path, capsys) -> None:
+    probe = tmp_path / "results" / "movie_k1" / "probe_hmdb51" / "probe.json"
+    probe.parent.mkdir(parents=True)
+    probe.write_text(
+        json.dumps({"probe_top1": 40.0, "probe_se": 4.9, "knn_top1": 38.0, "knn_se": 4.9, "n": 100})
+    )
+    assert main([str(tmp_path / "results"), "--out", str(tmp_path / "out")]) == 0
+    printed = capsys.readouterr().out
+    assert "no row has a fine-tuning result yet" in printed
+    assert "## Pretraining dataset" not in printed and "| movie_k1 | 1 |" in printed
+    assert "## Pretraining dataset: Movie" in (tmp_path / "out" / "table1.md").read_text()

@@ -76,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         report = write_report(args.results, args.out, smooth=args.smooth, replicates=args.replicate)
     for warning in report.warnings:
         print(f"tvssl report: warning: {warning}", file=sys.stderr)
-    print(report.markdown)
+    print(report.console)
     for path in report.removed:
         print(f"removed stale {path}")
     for path in report.written:

@@ -67,7 +67,23 @@ def _markdown_cells(task: str, c: Comparison) -> list[str]:
     return [ours, _paper_cell(c), _diff_cell(c.diff)]
 
 
-def render_markdown(table: Sequence[TableRow]) -> str:
+def has_result(t: TableRow) -> bool:
+    """Whether any fine-tuning result of ours is in this row (otherwise it shows only the paper's numbers)."""
+    return any(c.ours is not None for c in t.tasks.values())
+
+
+def render_markdown(table: Sequence[TableRow], results_only: bool = False) -> str:
+    """Table 1, one section per pretraining dataset, every row of the paper (the file a reader keeps).
+
+    ``results_only`` is the console's view of the same table: rows with no result of ours are left out (a
+    probe-only sweep such as the demo would otherwise print 21 rows of the paper's numbers beside dashes), and
+    a table with no result at all shrinks to one line.
+    """
+    if results_only and not any(has_result(t) for t in table):
+        return (
+            "Table 1 (fine-tuning): no row has a fine-tuning result yet; table1.md lists the paper's "
+            "numbers for every row\n"
+        )
     titles = " | ".join(f"{TASK_TITLES[task]} | paper | Δ" for task in TABLE_TASKS)
     header = f"| k | w | {titles} |\n|" + "---:|" * (2 + 3 * len(TABLE_TASKS))
     lines = [
@@ -77,9 +93,18 @@ def render_markdown(table: Sequence[TableRow]) -> str:
         "ESC50: mean ± standard error over fine-tuning seeds. "
         f"{MISSING_MD} = not run yet.",
     ]
+    left_out = sum(not has_result(t) for t in table) if results_only else 0
+    if left_out:
+        lines[-1] += (
+            f" The {left_out} rows without a result of ours are left out here; table1.md has them all."
+        )
     for dataset, title in SECTION_TITLES.items():
+        rows = [t for t in table if t.row.dataset == dataset and (has_result(t) or not results_only)]
+        if not rows:
+            lines += ["", f"## Pretraining dataset: {title}", "", "No fine-tuning result yet."]
+            continue
         lines += ["", f"## Pretraining dataset: {title}", "", header]
-        for t in (t for t in table if t.row.dataset == dataset):
+        for t in rows:
             cells = [str(t.row.k), t.row.w_label]
             for task in TABLE_TASKS:
                 cells += _markdown_cells(task, t.tasks[task])

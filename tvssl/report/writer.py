@@ -36,6 +36,9 @@ FIGURE_TV = "figure1_tv.png"
 @dataclass(frozen=True)
 class Report:
     markdown: str
+    """table1.md: Table 1 with every row of the paper, the probe table, the verdicts, Figure 1's orderings."""
+    console: str
+    """The same, with Table 1 cut to the rows that have a result of ours: what ``tvssl report`` prints."""
     verdicts: list[str]
     written: list[Path]
     removed: list[Path]
@@ -82,16 +85,18 @@ def write_report(
     table = build_table(results, reference)
     probes += finetune_records(table)
     claims = verdicts(probes)
-    markdown = render_markdown(table)
+    rest = ""
     probe_md = render_probe_markdown(probes, reference, runs=1 + len(replicates))
     if probe_md:
-        markdown += "\n" + probe_md + "".join(f"\n- {claim}" for claim in claims) + ("\n" if claims else "")
+        rest += "\n" + probe_md + "".join(f"\n- {claim}" for claim in claims) + ("\n" if claims else "")
     figure_claims = ordering_lines(results)
     if figure_claims:
-        markdown += (
+        rest += (
             f"\n## Figure 1: training loss, mean of the last {TAIL_SHARE:.0%} of logged steps\n\n"
             + "".join(f"- {line}\n" for line in figure_claims)
         )
+    markdown = render_markdown(table) + rest
+    console = render_markdown(table, results_only=True) + rest
     out_dir.mkdir(parents=True, exist_ok=True)
     written, removed = [out_dir / TABLE_MD, out_dir / TABLE_CSV, out_dir / FIGURE], []
     written[0].write_text(markdown, encoding="utf-8")
@@ -108,4 +113,4 @@ def write_report(
     elif tv_figure.is_file():
         tv_figure.unlink()
         removed.append(tv_figure)
-    return Report(markdown, claims, written, removed, results.warnings)
+    return Report(markdown, console, claims, written, removed, results.warnings)
