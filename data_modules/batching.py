@@ -33,6 +33,22 @@ def one_thread_worker(_: int) -> None:
     torch.set_num_threads(1)
 
 
+def default_start_method() -> str | None:
+    """``fork`` where the platform has it; ``forkserver`` once ``torch.distributed`` is initialised.
+
+    A DDP process has communication threads that enter Python (gloo's run loops hold a Python thread state),
+    and a CPython without the fix of python/cpython#112275 (this machine's 3.11.7 among them) can fork a child
+    that hangs forever in ``PyOS_AfterFork_Child`` when another thread held the interpreter's thread-list lock
+    at that moment: the DDP test hung so once in six full runs of the suite, the worker stuck there (gdb) and
+    its rank waiting for its data. A forkserver forks workers from a process without those threads; they
+    unpickle the dataset once (the workers are persistent) instead of inheriting it.
+    """
+    methods = multiprocessing.get_all_start_methods()
+    if "forkserver" in methods and torch.distributed.is_available() and torch.distributed.is_initialized():
+        return "forkserver"
+    return "fork" if "fork" in methods else None
+
+
 def make_loader(
     dataset: Dataset,
     *,
@@ -58,7 +74,8 @@ def make_loader(
     - ``pin_memory=None``: pin when CUDA is available, so batches copy to the GPU asynchronously; pinning
       without a GPU only costs page-locked memory.
     - ``multiprocessing_context=None``: ``fork`` where the platform has it, so workers inherit the parsed
-      split or manifest and the imported decoders instead of unpickling the dataset and importing PyAV again.
+      split or manifest and the imported decoders instead of unpickling the dataset and importing PyAV again;
+      ``forkserver`` under ``torch.distributed`` (``default_start_method``).
     - one torch thread per worker (``one_thread_worker``): parallelism comes from the number of workers, and
       every worker running a full thread pool would oversubscribe the cores.
     - ``prefetch_factor=2`` batches per worker (torch's own default), made explicit.
@@ -70,8 +87,8 @@ def make_loader(
     if batch_sampler is not None and sampler is not None:
         raise ValueError("make_loader: a batch_sampler already chooses the keys; do not give a sampler too")
     workers = num_workers > 0
-    if multiprocessing_context is None and "fork" in multiprocessing.get_all_start_methods():
-        multiprocessing_context = "fork"
+    if multiprocessing_context is None:
+        multiprocessing_context = default_start_method()
     return DataLoader(
         dataset,
         batch_size=1 if batch_sampler is not None else batch_size,

@@ -206,7 +206,8 @@ class VideoSplitDataModule(ClipDataModule):
         seed: seed of the shuffle and of the random training clip of each (epoch, video).
         persistent_workers: keep workers alive between epochs.
         pin_memory: pin batches in page-locked memory; default: when CUDA is available.
-        multiprocessing_context: worker start method; default ``fork`` where the platform has it.
+        multiprocessing_context: worker start method; default ``fork`` where the platform has it
+            (``forkserver`` under DDP).
     """
 
     def __init__(

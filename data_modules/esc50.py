@@ -112,7 +112,8 @@ class ESC50DataModule(ClipDataModule):
             over fine-tuning seeds 0, 1, 2.
         persistent_workers: keep workers alive between epochs.
         pin_memory: pin batches in page-locked memory; default: when CUDA is available.
-        multiprocessing_context: worker start method; default ``fork`` where the platform has it.
+        multiprocessing_context: worker start method; default ``fork`` where the platform has it
+            (``forkserver`` under DDP).
     """
 
     dataset_name = DATASET

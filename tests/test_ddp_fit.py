@@ -3,17 +3,41 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from data_modules.longform import MovieDataModule
 from tests.recording import read_records
+from tvssl.cli import STACKS_SIGNAL
 
 REPO = Path(__file__).resolve().parents[1]
+HANG_S = 240
 SETTINGS = {"k": 4, "w": 8, "batch_size": 16, "clips_per_epoch": 48, "slot_seconds": 0.5, "num_frames": 4}
+
+
+def _session(sid: int) -> list[int]:
+    """The processes of session ``sid`` (the fit, its other ranks, their loader workers), from /proc."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text()
+        except (OSError, ValueError):
+            continue
+        if entry.name.isdigit() and int(stat.rsplit(")", 1)[1].split()[3]) == sid:
+            pids.append(int(entry.name))
+    return sorted(pids)
+
+
+def _command(pid: int) -> str:
+    try:
+        return (Path("/proc") / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode()[:200]
+    except OSError:
+        return "?"
 
 
 def ddp_fit(corpus: Path, runs: Path, record: Path, *extra: str) -> None:
@@ -47,7 +71,22 @@ def ddp_fit(corpus: Path, runs: Path, record: Path, *extra: str) -> None:
     ]
     env = {k: v for k, v in os.environ.items() if k != "TVSSL_RUN_DIR"}
     env.update(OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
-    subprocess.run([sys.executable, "-m", "tvssl.cli", *args], check=True, env=env, cwd=REPO, timeout=600)
+    fit = subprocess.Popen(
+        [sys.executable, "-m", "tvssl.cli", *args], env=env, cwd=REPO, start_new_session=True
+    )
+    try:
+        code = fit.wait(timeout=HANG_S)
+    except subprocess.TimeoutExpired:
+        for pid in _session(fit.pid):  # one at a time, so that their stacks do not interleave on stderr
+            os.write(2, f"\n--- stacks of {pid}: {_command(pid)}\n".encode())
+            os.kill(pid, STACKS_SIGNAL)
+            time.sleep(1)
+        os.killpg(fit.pid, signal.SIGKILL)
+        fit.wait()
+        pytest.fail(
+            f"the DDP fit hung for {HANG_S} s (a fit takes ~10 s); the stacks of its processes are above"
+        )
+    assert code == 0, f"the DDP fit exited with {code}"
 
 
 @pytest.mark.ddp

@@ -62,6 +62,27 @@ def test_epoch_with_two_workers_follows_the_sampler_plan(movie_corpus: Path) -> 
         assert not batch["substituted"].any()
 
 
+def test_under_torch_distributed_workers_come_from_a_forkserver_and_read_the_same_batches(
+    movie_corpus: Path, tmp_path: Path
+) -> None:
+    """DDP ranks have threads that make forking them unsafe on older CPython (``default_start_method``)."""
+    forked = movie_dm(movie_corpus, num_workers=2).train_dataloader()
+    assert forked.multiprocessing_context.get_start_method() == "fork"
+    torch.distributed.init_process_group(
+        "gloo", init_method=f"file://{tmp_path / 'pg'}", rank=0, world_size=1
+    )
+    try:
+        served = movie_dm(movie_corpus, num_workers=2).train_dataloader()
+        assert served.multiprocessing_context.get_start_method() == "forkserver"
+        for a, b in zip(list(forked), list(served), strict=True):
+            assert a.keys() == b.keys()
+            for key in a:
+                same = torch.equal(a[key], b[key]) if torch.is_tensor(a[key]) else a[key] == b[key]
+                assert same, key
+    finally:
+        torch.distributed.destroy_process_group()
+
+
 def test_a_batch_opens_each_title_once(movie_corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     dm = movie_dm(movie_corpus)
     calls: list[tuple[str, tuple[int, ...]]] = []

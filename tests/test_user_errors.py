@@ -249,3 +249,16 @@ def test_an_unknown_verb_is_one_line_naming_the_verbs(capsys: pytest.CaptureFixt
     assert main(["frobnicate", "--x"]) == 2
     line = _refusal(capsys)
     assert line.startswith("tvssl: unknown verb 'frobnicate'; verbs: fit, validate, test, index"), line
+
+
+def test_a_running_tvssl_prints_every_threads_stack_on_the_stacks_signal_and_goes_on() -> None:
+    """What lets a hung DDP rank or loader worker be read: the signal dumps, it does not kill."""
+    script = (
+        "import os, sys, time; from tvssl.cli import STACKS_SIGNAL, dump_stacks_on_signal\n"
+        "def waiting_here():\n"
+        "    os.kill(os.getpid(), STACKS_SIGNAL); time.sleep(0.2); print('still running')\n"
+        "dump_stacks_on_signal(); waiting_here()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout == "still running\n"
+    assert "Current thread" in done.stderr and "waiting_here" in done.stderr
