@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from data_modules.stack_dumps import dump_stacks_on_signal
+
 
 def stack_frames(videos: Sequence[np.ndarray]) -> torch.Tensor:
     """uint8 clips [T, H, W, 3] of possibly different H, W -> one [B, T, h, w, 3] tensor, centre-cropped."""
@@ -29,8 +31,9 @@ def stack_frames(videos: Sequence[np.ndarray]) -> torch.Tensor:
 
 
 def one_thread_worker(_: int) -> None:
-    """DataLoader worker_init_fn: one torch thread per decoding worker."""
+    """DataLoader worker_init_fn: one torch thread per decoding worker, and its stacks on ``kill -USR2``."""
     torch.set_num_threads(1)
+    dump_stacks_on_signal()
 
 
 def default_start_method() -> str | None:

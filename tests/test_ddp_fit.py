@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from data_modules.longform import MovieDataModule
+from data_modules.stack_dumps import STACKS_SIGNAL
 from tests.recording import read_records
-from tvssl.cli import STACKS_SIGNAL
 
 REPO = Path(__file__).resolve().parents[1]
 HANG_S = 240

@@ -251,10 +251,10 @@ def test_an_unknown_verb_is_one_line_naming_the_verbs(capsys: pytest.CaptureFixt
     assert line.startswith("tvssl: unknown verb 'frobnicate'; verbs: fit, validate, test, index"), line
 
 
-def test_a_running_tvssl_prints_every_threads_stack_on_the_stacks_signal_and_goes_on() -> None:
+def test_the_stacks_signal_prints_every_threads_stack_and_the_process_goes_on() -> None:
     """What lets a hung DDP rank or loader worker be read: the signal dumps, it does not kill."""
     script = (
-        "import os, sys, time; from tvssl.cli import STACKS_SIGNAL, dump_stacks_on_signal\n"
+        "import os, sys, time; from data_modules.stack_dumps import STACKS_SIGNAL, dump_stacks_on_signal\n"
         "def waiting_here():\n"
         "    os.kill(os.getpid(), STACKS_SIGNAL); time.sleep(0.2); print('still running')\n"
         "dump_stacks_on_signal(); waiting_here()\n"

@@ -12,15 +12,14 @@ traceback of a user mistake too; it is passed on to child processes as ``TVSSL_D
 
 from __future__ import annotations
 
-import faulthandler
 import importlib
 import os
-import signal
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from data_modules.stack_dumps import dump_stacks_on_signal
 from tvssl.errors import DEBUG_ENV, UserError, reports_user_errors
 from tvssl.run_dirs import RUN_DIR_ENV, allocate_run_dir
 
@@ -28,22 +27,6 @@ __all__ = ["RUN_DIR_ENV", "VERBS", "Verb", "allocate_run_dir", "main"]
 
 DEBUG_FLAG = "--debug"
 HELP_FLAGS = ("-h", "--help")
-STACKS_SIGNAL = getattr(signal, "SIGUSR2", None)
-"""``kill -USR2 PID`` makes a running ``tvssl`` write every thread's Python stack to stderr and go on.
-
-A hung DDP rank or DataLoader worker (they inherit it) can then be read without a debugger; the DDP test
-sends it before it kills a fit that hangs. Not SIGUSR1: Lightning's SLURM requeue handler uses that one.
-"""
-
-
-def dump_stacks_on_signal() -> None:
-    """Register the stack dump on ``STACKS_SIGNAL`` (where the platform has it), for this process and its forks.
-
-    It writes to file descriptor 2, not ``sys.stderr``: that may be a Python object without a descriptor
-    (captured output), and the dump runs in the signal handler, below Python.
-    """
-    if STACKS_SIGNAL is not None:
-        faulthandler.register(STACKS_SIGNAL, file=2, all_threads=True)
 
 
 @dataclass(frozen=True)
