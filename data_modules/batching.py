@@ -42,9 +42,9 @@ def default_start_method() -> str | None:
     A DDP process has communication threads that enter Python (gloo's run loops hold a Python thread state),
     and a CPython without the fix of python/cpython#112275 (this machine's 3.11.7 among them) can fork a child
     that hangs forever in ``PyOS_AfterFork_Child`` when another thread held the interpreter's thread-list lock
-    at that moment: the DDP test hung so once in six full runs of the suite, the worker stuck there (gdb) and
-    its rank waiting for its data. A forkserver forks workers from a process without those threads; they
-    unpickle the dataset once (the workers are persistent) instead of inheriting it.
+    at that moment: the DDP test hung so once here (in one of three full runs of the suite), the worker stuck
+    there (gdb) and its rank waiting for its data. A forkserver forks workers from a process without those
+    threads; they unpickle the dataset once (the workers are persistent) instead of inheriting it.
     """
     methods = multiprocessing.get_all_start_methods()
     if "forkserver" in methods and torch.distributed.is_available() and torch.distributed.is_initialized():

@@ -24,11 +24,13 @@ def _session(sid: int) -> list[int]:
     """The processes of session ``sid`` (the fit, its other ranks, their loader workers), from /proc."""
     pids = []
     for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
         try:
             stat = (entry / "stat").read_text()
-        except (OSError, ValueError):
+        except OSError:  # the process ended meanwhile
             continue
-        if entry.name.isdigit() and int(stat.rsplit(")", 1)[1].split()[3]) == sid:
+        if int(stat.rsplit(")", 1)[1].split()[3]) == sid:  # after the name: state, ppid, pgrp, session
             pids.append(int(entry.name))
     return sorted(pids)
 

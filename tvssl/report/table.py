@@ -100,10 +100,12 @@ def render_markdown(table: Sequence[TableRow], results_only: bool = False) -> st
         )
     for dataset, title in SECTION_TITLES.items():
         rows = [t for t in table if t.row.dataset == dataset and (has_result(t) or not results_only)]
-        if not rows:
-            lines += ["", f"## Pretraining dataset: {title}", "", "No fine-tuning result yet."]
-            continue
-        lines += ["", f"## Pretraining dataset: {title}", "", header]
+        lines += [
+            "",
+            f"## Pretraining dataset: {title}",
+            "",
+            header if rows else "No fine-tuning result yet.",
+        ]
         for t in rows:
             cells = [str(t.row.k), t.row.w_label]
             for task in TABLE_TASKS:
