@@ -17,8 +17,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import data_modules.media as media
 from data_modules.decoding import ClipDecodeError, Clips, ClipSpec, read_clips, read_windows
-from data_modules.media import title_span
+from data_modules.media import open_media, title_span
 from tests.media_fixtures import audio_time, frame_time, write_media
 
 SPEC = ClipSpec(slot_seconds=1, num_frames=8, frame_rate=16, sample_rate=16000, short_side=32)
@@ -216,6 +217,58 @@ def test_audio_only_wav(media_dir: Path) -> None:
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # measured again: the PCM decoder's own path
     first, later = (read_windows(path, starts, SPEC, video=False).audio for _ in range(2))
     np.testing.assert_array_equal(first, later)
+
+
+def _opened(container: av.container.InputContainer) -> tuple:
+    """What a reader gets from an open container: stream facts, every packet, every decoded sample."""
+    with container:
+        s = container.streams.audio[0]
+        codec = s.codec_context
+        facts = (container.format.name, container.duration, codec.name, s.rate, s.channels, s.duration)
+        facts += (s.time_base, s.start_time, codec.format.name, codec.layout.name)
+        packets = [(p.pts, p.dts, p.duration, bytes(p)) for p in container.demux(s)]
+        container.seek(0)
+        samples = np.concatenate([f.to_ndarray().ravel() for f in container.decode(s)])
+    return facts, packets, samples
+
+
+@pytest.mark.parametrize(
+    ("acodec", "layout", "header_only"),
+    [
+        ("pcm_s16le", "mono", True),  # WAVE_FORMAT_PCM: ESC-50's files
+        ("pcm_s24le", "5.1", True),  # WAVE_FORMAT_EXTENSIBLE around PCM
+        ("pcm_f32le", "stereo", True),  # WAVE_FORMAT_IEEE_FLOAT
+        ("pcm_mulaw", "mono", False),  # a companded codec: opened with full probing
+    ],
+)
+def test_pcm_wave_opens_from_its_header_alone_with_the_same_streams_and_samples(
+    media_dir: Path, acodec: str, layout: str, header_only: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PCM WAVE files skip FFmpeg's stream analysis (most of the time an open takes); nothing read differs."""
+    path = media_dir / f"{acodec}.wav"
+    write_media(path, seconds=2.5, sample_rate=44100, layout=layout, acodec=acodec)
+    assert media._is_pcm_wave(path) is header_only
+    calls: list[dict | None] = []
+    real_open = av.open
+
+    def recording_open(*args: object, **kwargs: object) -> av.container.InputContainer:
+        calls.append(kwargs.get("options"))
+        return real_open(*args, **kwargs)
+
+    monkeypatch.setattr(media.av, "open", recording_open)
+    fast = _opened(open_media(path))
+    assert calls == [media.HEADER_ONLY_OPTIONS if header_only else None]
+    full = _opened(real_open(str(path)))
+    assert fast[0] == full[0] and fast[1] == full[1]
+    np.testing.assert_array_equal(fast[2], full[2])
+
+
+def test_wave_sniffing_refuses_what_is_not_a_pcm_wave(media_dir: Path) -> None:
+    riff_avi = write_media(media_dir / "clip.avi", seconds=1)
+    short = media_dir / "short.wav"
+    short.write_bytes(b"RIFF\x00\x00\x00\x00WAVE")
+    assert not media._is_pcm_wave(riff_avi) and not media._is_pcm_wave(short)
+    assert not media._is_pcm_wave(media_dir / "missing.wav")
 
 
 def test_whole_stream_to_the_last_sample(media_dir: Path) -> None:
