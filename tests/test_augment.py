@@ -55,3 +55,26 @@ def test_gain_is_random_in_training_and_off_in_evaluation() -> None:
     assert ratio.min() >= 10 ** (-6 / 20) - 1e-5 and ratio.max() <= 10 ** (6 / 20) + 1e-5
     assert ratio.std() > 0.05
     assert torch.equal(AudioGain(max_db=6).eval()(audio), audio)
+
+
+def reference_jitter(clips: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Colour jitter written out of place, step by step: what the in-place version must reproduce bit for bit."""
+    shape = (clips.shape[0], 1, 1, 1, 1)
+    f_b, f_c, f_s = (torch.empty(shape).uniform_(0.6, 1.4, generator=generator) for _ in range(3))
+    clips = clips * f_b
+    grey = (0.299 * clips[:, 0:1] + 0.587 * clips[:, 1:2] + 0.114 * clips[:, 2:3]).clamp(0, 1)
+    mean = grey.mean(dim=(2, 3, 4), keepdim=True)
+    clips = (clips - mean) * f_c + mean
+    grey = 0.299 * clips[:, 0:1] + 0.587 * clips[:, 1:2] + 0.114 * clips[:, 2:3]
+    return ((clips - grey) * f_s + grey).clamp(0, 1)
+
+
+def test_in_place_jitter_is_bitwise_the_out_of_place_formulation() -> None:
+    """The jitter reuses the sampled batch's memory; no value may change for that (a resumed run compares losses)."""
+    torch.manual_seed(3)
+    # The layout the augmenter hands over: a permuted view of grid_sample's output, as in forward().
+    clips = torch.rand(6, 4, 3, 20, 20).permute(0, 2, 1, 3, 4)
+    expected = reference_jitter(clips.clone(), torch.Generator().manual_seed(7))
+    got = VideoAugment().jitter(clips.clone(), torch.Generator().manual_seed(7))
+    assert torch.equal(got, expected) and got.stride() == expected.stride()
+    assert not torch.equal(got, clips)
