@@ -24,6 +24,7 @@ import av
 
 from data_modules.clip_copy import clip_copy_header
 from data_modules.clip_spec import spec_from_key
+from data_modules.demuxer_options import demuxer_options
 from data_modules.video_geometry import declared_frame_rate
 
 HEAD_PACKETS = 4096
@@ -37,16 +38,6 @@ PRIMING_CODECS = frozenset({"aac", "ac3", "eac3", "mp2", "mp3", "vorbis"})
 
 TAIL_CHECK_PACKETS = 4
 """Last audio packets decoded to make sure they are whole (a cut file's last packet is often partial)."""
-
-PCM_WAVE_TAGS = frozenset({1, 3})
-"""WAVE format tags (integer and float PCM) whose ``fmt `` chunk alone says everything a decoder needs."""
-
-HEADER_ONLY_OPTIONS = {"probesize": "32"}
-"""Demuxer options for files whose header describes every stream: FFmpeg's smallest probe, nothing analysed.
-
-By default opening reads packets to fill in stream parameters; for a 5-second 44.1 kHz PCM WAVE (an ESC-50
-clip) that took 28 ms of the 29 ms an open costs, and the ESC-50 probe opens each file twice per pass. The
-streams, their durations and every decoded sample are the same either way (tests/test_decoding.py)."""
 
 SPAN_CACHE_SIZE = 4096
 """Spans remembered per process, keyed by path, size and mtime: workers read the same titles again."""
@@ -150,32 +141,12 @@ def open_media(path: str | os.PathLike) -> av.container.InputContainer:
         raise MediaError(p, "unreadable", exc.strerror or str(exc)) from exc
     if size == 0:
         raise MediaError(p, "empty file")
-    options = HEADER_ONLY_OPTIONS if _is_pcm_wave(p) else None
     try:
-        return av.open(str(p), metadata_errors="ignore", options=options)
+        return av.open(str(p), metadata_errors="ignore", options=demuxer_options(p))
     except av.error.InvalidDataError as exc:
         raise MediaError(p, "not media", str(exc)) from exc
     except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
         raise MediaError(p, "unreadable", str(exc)) from exc
-
-
-def _is_pcm_wave(path: Path) -> bool:
-    """Whether ``path`` is a RIFF WAVE file whose first chunk declares PCM samples.
-
-    Read from the file's first 46 bytes: the container magic, then the ``fmt `` chunk's format tag (for
-    WAVE_FORMAT_EXTENSIBLE, the tag that opens its sub-format). Anything else is opened with full probing.
-    """
-    try:
-        with path.open("rb") as f:
-            head = f.read(46)
-    except OSError:
-        return False
-    if len(head) < 22 or head[0:4] != b"RIFF" or head[8:16] != b"WAVEfmt ":
-        return False
-    tag = int.from_bytes(head[20:22], "little")
-    if tag == 0xFFFE and len(head) >= 46:
-        tag = int.from_bytes(head[44:46], "little")
-    return tag in PCM_WAVE_TAGS
 
 
 def probe(path: str | os.PathLike) -> MediaInfo:

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 import data_modules.media as media
 from data_modules.decoding import ClipDecodeError, Clips, ClipSpec, read_clips, read_windows
+from data_modules.demuxer_options import HEADER_ONLY_OPTIONS, is_pcm_wave
 from data_modules.media import open_media, title_span
 from tests.media_fixtures import audio_time, frame_time, write_media
 
@@ -247,7 +248,7 @@ def test_pcm_wave_opens_from_its_header_alone_with_the_same_streams_and_samples(
     """PCM WAVE files skip FFmpeg's stream analysis (most of the time an open takes); nothing read differs."""
     path = media_dir / f"{acodec}.wav"
     write_media(path, seconds=2.5, sample_rate=44100, layout=layout, acodec=acodec)
-    assert media._is_pcm_wave(path) is header_only
+    assert is_pcm_wave(path) is header_only
     calls: list[dict | None] = []
     real_open = av.open
 
@@ -257,7 +258,7 @@ def test_pcm_wave_opens_from_its_header_alone_with_the_same_streams_and_samples(
 
     monkeypatch.setattr(media.av, "open", recording_open)
     fast = _opened(open_media(path))
-    assert calls == [media.HEADER_ONLY_OPTIONS if header_only else None]
+    assert calls == [HEADER_ONLY_OPTIONS if header_only else None]
     full = _opened(real_open(str(path)))
     assert fast[0] == full[0] and fast[1] == full[1]
     np.testing.assert_array_equal(fast[2], full[2])
@@ -267,8 +268,8 @@ def test_wave_sniffing_refuses_what_is_not_a_pcm_wave(media_dir: Path) -> None:
     riff_avi = write_media(media_dir / "clip.avi", seconds=1)
     short = media_dir / "short.wav"
     short.write_bytes(b"RIFF\x00\x00\x00\x00WAVE")
-    assert not media._is_pcm_wave(riff_avi) and not media._is_pcm_wave(short)
-    assert not media._is_pcm_wave(media_dir / "missing.wav")
+    assert not is_pcm_wave(riff_avi) and not is_pcm_wave(short)
+    assert not is_pcm_wave(media_dir / "missing.wav")
 
 
 def test_whole_stream_to_the_last_sample(media_dir: Path) -> None:
