@@ -33,11 +33,15 @@ from data_modules.synthetic import (
     synthesize_ucf101,
 )
 from data_modules.synthetic.plans import (
+    ACT_SECONDS,
     ACTIONS_PER_SCENE,
     CAST_PER_SHOT,
     CHARACTERS_PER_TITLE,
     SCENE_SECONDS,
     SETS_PER_TITLE,
+    _make_world,
+    _schedule,
+    seeded_rng,
 )
 from data_modules.synthetic.world import TitlePlan
 from tvssl.commands import synth
@@ -117,14 +121,20 @@ def _scenes(plan: TitlePlan) -> list[tuple[int, float, float]]:
     return [(int(s), a, b) for s, a, b in runs]
 
 
-def test_movies_have_their_own_characters_and_are_told_in_scenes() -> None:
-    plans = plan_corpus("movie", titles=8, minutes=5, seed=0)
+def _act_of(plan: TitlePlan, scene: int) -> int:
+    """The act a set belongs to: 1 for the title's own sets, N for those named ``<title>/actN/...``."""
+    parts = plan.scenes[scene].name.split("/")
+    return int(parts[-2][3:]) if parts[-2].startswith("act") else 1
+
+
+def test_movies_have_their_own_characters_and_are_told_in_scenes_and_acts() -> None:
+    plans = plan_corpus("movie", titles=8, minutes=8, seed=0)
     voices = [{c.voice for c in p.characters} for p in plans]
     assert all(a.isdisjoint(b) for i, a in enumerate(voices) for b in voices[i + 1 :])
     assert {len(p.characters) for p in plans} <= set(
         range(CHARACTERS_PER_TITLE[0], CHARACTERS_PER_TITLE[1] + 1)
     )
-    assert {len(p.scenes) for p in plans} == set(range(SETS_PER_TITLE[0], SETS_PER_TITLE[1] + 1))
+    per_act = set()
     for plan in plans:
         assert all(1.5 <= s.end - s.start <= 9.5 for s in plan.shots[:-1])
         assert all(len(shot.cast) == CAST_PER_SHOT for shot in plan.shots)
@@ -132,19 +142,41 @@ def test_movies_have_their_own_characters_and_are_told_in_scenes() -> None:
         lengths = [b - a for _, a, b in scenes]
         assert all(SCENE_SECONDS[0] <= n <= SCENE_SECONDS[1] for n in lengths[:-1])
         assert SCENE_SECONDS[0] / 2 <= lengths[-1] <= SCENE_SECONDS[1] + SCENE_SECONDS[0] / 2
-        assert len(scenes) >= 5 and len({s for s, _, _ in scenes}) >= 3  # places change and come back
         for _, start, end in scenes:
             kinds = {e.action for e in plan.events if start <= e.start < end}
             assert len(kinds) <= ACTIONS_PER_SCENE  # a scene does one or two kinds of thing
         assert len({e.action for e in plan.events}) > ACTIONS_PER_SCENE  # the title does more
+        # acts: runs of scenes, each on sets of its own (the first on the title's), in order, of ACT_SECONDS
+        acts = [_act_of(plan, s) for s, _, _ in scenes]
+        assert acts == sorted(acts) and acts[0] == 1 and 2 <= acts[-1] <= 4
+        starts = [next(a for (_, a, _), n in zip(scenes, acts) if n == act) for act in range(1, acts[-1] + 1)]
+        spans = np.diff([*starts, 480.0])
+        assert all(ACT_SECONDS[0] <= n <= ACT_SECONDS[1] + SCENE_SECONDS[1] for n in spans[:-1])
+        for act in range(1, acts[-1] + 1):
+            own = [i for i in range(len(plan.scenes)) if _act_of(plan, i) == act]
+            per_act.add(len(own))
+            used = {s for (s, _, _), n in zip(scenes, acts) if n == act}
+            assert used <= set(own) and (len(used) >= 2 or act == acts[-1])  # places change within an act
         # the characters recur in every part of the title
         halves = [
-            {p.character for s in plan.shots if (s.start < 150) == first for p in s.cast}
+            {p.character for s in plan.shots if (s.start < 240) == first for p in s.cast}
             for first in (True, False)
         ]
         assert halves[0] == halves[1] == set(range(len(plan.characters)))
         # someone acts for about half the title (events of about 1 s, gaps of 0.3-0.9 s), talks now and then
-        assert sum(e.duration for e in plan.events) >= 0.4 * 300.0 and plan.shots[-1].end == 300.0
+        assert sum(e.duration for e in plan.events) >= 0.4 * 480.0 and plan.shots[-1].end == 480.0
+    assert per_act == set(range(SETS_PER_TITLE[0], SETS_PER_TITLE[1] + 1))
+
+
+def test_a_title_of_one_act_is_scheduled_as_without_acts() -> None:
+    """The acts draw from a stream of their own: while the first act outlasts the title, other act draws
+    change nothing (the demo's 1.5-minute titles and the smoke TV episodes are one act each)."""
+    world = _make_world(seeded_rng(0, 1, 0, 0), "t")
+    for seconds in (90.0, ACT_SECONDS[0]):
+        plans = [_schedule(seeded_rng(0, 1, 0, 1), world, seconds, seeded_rng(a), "t") for a in range(5)]
+        assert all(p == plans[0] for p in plans) and plans[0][3] == ()
+    longer = [_schedule(seeded_rng(0, 1, 0, 1), world, 480.0, seeded_rng(a), "t") for a in range(2)]
+    assert longer[0][3] and longer[0] != longer[1]
 
 
 def test_same_seed_same_content_other_seed_other_content(tmp_path: Path) -> None:

@@ -12,13 +12,16 @@ Generative model (all randomness from ``numpy.random.SeedSequence`` keyed by see
   (stripes, checker, dots, halves) in its own colours, 22-30 % of the frame height across -- and a voice: a
   timbre with its own pitch (140-700 Hz), either harmonic (random harmonic weights + vibrato) or FM
   (carrier:modulator ratio, index). Characters have a prominence, so a lead appears more often than the rest.
-* **Sets** (3-5 scene styles per title/show): a backdrop (two-colour gradient at an angle, a texture --
-  stripes, checker, blobs, grain -- and a floor line) and an ambience (coloured noise with its own spectral
-  slope, low-pass cutoff and level, plus a mains-like hum).
+* **Sets** (3-5 scene styles per title/show, and 3-5 more per later act): a backdrop (two-colour gradient
+  at an angle, a texture -- stripes, checker, blobs, grain -- and a floor line) and an ambience (coloured
+  noise with its own spectral slope, low-pass cutoff and level, plus a mains-like hum).
 * **Scenes**: the title is told in scenes of 20-60 s; a scene stays on one set (never the previous scene's)
   and its events are two kinds of action drawn from the title's taste. A scene is cut into shots of 3-8 s,
   each showing one character. So clips close in time share place, ambience and activity, while the
   characters recur over the whole length.
+* **Acts**: scenes run in acts of 150-210 s; each act after the first brings 3-5 sets of its own and a taste in
+  actions of its own (the characters stay), so clips in one act share more than clips minutes apart. Titles of
+  150 s or less are one act.
 * **Events** (nine in ten of the things a shot holds; speech the rest): the character performs an action of
   the fixed global vocabulary ``EVENT_CLASSES`` for 0.8-1.2 s. Each action has a visual signature (a pose as a
   function of phase u in [0, 1]: jump arc, two turns, flash to white that also lights the set, swell, fast

@@ -4,8 +4,10 @@ All randomness comes from ``numpy.random.SeedSequence`` keyed by (seed, kind cod
 depends only on its own key: titles can be planned and encoded in any order, in any process, and come out the
 same. A title is one or two characters, who recur over its whole length, and a few sets. It is told in scenes of
 tens of seconds, as films are: a scene stays on one set (never the previous scene's) and its characters do two
-kinds of action in it. So clips close in time share place, ambience and activity, and clips far apart share
-only the characters: the structure that makes a narrow window's negatives harder than a wide one's. A shot
+kinds of action in it. Scenes make up acts of a few minutes, and each act after the first moves to sets of its
+own with a taste in actions of its own. So clips close in time share place, ambience and activity, clips in one
+act share its places and business, and clips in different acts share only the characters: the structure that
+makes a narrow window's negatives harder than a wide one's, at every width up to the title's. A shot
 shows one character, who acts most of the time; events and syllables never overlap, so at any moment at most one
 character makes a sound and the sound can be attributed to what is seen.
 """
@@ -43,8 +45,14 @@ SETS_PER_TITLE = (3, 5)
 places and a set comes back after others, as in a film."""
 
 SCENE_SECONDS = (20.0, 60.0)
-"""Shortest and longest scene: a window of 64 slots of 0.5 s stays inside one or two scenes, a whole 5-minute title
-spans several."""
+"""Shortest and longest scene: a window of 64 slots of 0.5 s stays inside one or two scenes, an act spans
+several."""
+
+ACT_SECONDS = (150.0, 210.0)
+"""Shortest and longest act (its last scene may run past it). An act holds 3 to 10 scenes, so a window of 256
+slots of 0.5 s (128 s) stays inside one or two acts, and one of 512 spans about half of an 8-minute title of two
+to four: windows of hundreds of slots still differ from the whole title, as in a film the paper's widest window
+(2048 slots of 2 s) does. A title of 150 s or less (the demo's 1.5 minutes, a smoke TV episode) is one act."""
 
 ACTIONS_PER_SCENE = 2
 """Kinds of event in one scene, drawn from the title's taste: nearby clips tend to show the same kind of thing."""
@@ -80,6 +88,13 @@ def _make_world(rng: np.random.Generator, prefix: str) -> _World:
     prominence = 1.0 / np.arange(1, n_chars + 1) ** 0.8
     taste = rng.dirichlet(np.full(len(EVENT_CLASSES), 2.0))
     return _World(characters, scenes, prominence / prominence.sum(), taste)
+
+
+def _act(rng: np.random.Generator, prefix: str) -> tuple[tuple[SceneStyle, ...], np.ndarray]:
+    """The sets and the taste in actions of an act after the first: new places, new business, as a film moves on."""
+    n_scenes = int(rng.integers(SETS_PER_TITLE[0], SETS_PER_TITLE[1] + 1))
+    scenes = tuple(random_scene(rng, f"{prefix}/scene{i}") for i in range(n_scenes))
+    return scenes, rng.dirichlet(np.full(len(EVENT_CLASSES), 2.0))
 
 
 def _placements(rng: np.random.Generator, members: Sequence[int]) -> tuple[Placement, ...]:
@@ -144,28 +159,41 @@ def _other_than(rng: np.random.Generator, n: int, previous: int) -> int:
 
 
 def _schedule(
-    rng: np.random.Generator, world: _World, seconds: float
-) -> tuple[tuple[Shot, ...], tuple[Event, ...], tuple[Syllable, ...]]:
-    """Scenes of ``SCENE_SECONDS`` cut into shots of 3-8 s, with events and syllables, covering [0, seconds)."""
+    rng: np.random.Generator, world: _World, seconds: float, act_rng: np.random.Generator, name: str
+) -> tuple[tuple[Shot, ...], tuple[Event, ...], tuple[Syllable, ...], tuple[SceneStyle, ...]]:
+    """Acts of ``ACT_SECONDS``, each a run of scenes of ``SCENE_SECONDS`` cut into shots of 3-8 s, with events and
+    syllables, covering [0, seconds); also the sets that acts after the first brought in.
+
+    The acts' lengths, sets and tastes come from ``act_rng``, apart from the stream that schedules the scenes, so
+    a title of one act is scheduled exactly as it would be without acts."""
     shots: list[Shot] = []
     events: list[Event] = []
     syllables: list[Syllable] = []
+    added: list[SceneStyle] = []
     n_chars = len(world.characters)
+    sets, offset, taste = len(world.scenes), 0, world.action_taste
+    act, act_end = 1, act_rng.uniform(*ACT_SECONDS)
     t = 0.0
     place = -1
     while t < seconds:
+        if t >= act_end:
+            act += 1
+            scenes, taste = _act(act_rng, f"{name}/act{act}")
+            sets, offset, place = len(scenes), len(world.scenes) + len(added), -1
+            added.extend(scenes)
+            act_end = t + act_rng.uniform(*ACT_SECONDS)
         scene_end = min(seconds, t + rng.uniform(*SCENE_SECONDS))
         if seconds - scene_end < SCENE_SECONDS[0] / 2:
             scene_end = seconds
-        place = _other_than(rng, len(world.scenes), place)
-        activity = rng.choice(len(EVENT_CLASSES), size=ACTIONS_PER_SCENE, replace=False, p=world.action_taste)
+        place = _other_than(rng, sets, place)
+        activity = rng.choice(len(EVENT_CLASSES), size=ACTIONS_PER_SCENE, replace=False, p=taste)
         while t < scene_end:
             end = min(scene_end, t + rng.uniform(3.0, 8.0))
             if scene_end - end < 1.5:
                 end = scene_end
             size = min(CAST_PER_SHOT, n_chars)
             members = [int(c) for c in rng.choice(n_chars, size=size, replace=False, p=world.prominence)]
-            shots.append(Shot(round(t, 4), round(end, 4), place, _placements(rng, members)))
+            shots.append(Shot(round(t, 4), round(end, 4), offset + place, _placements(rng, members)))
             _fill_shot(
                 rng,
                 t,
@@ -178,7 +206,7 @@ def _schedule(
                 syllables,
             )
             t = end
-    return tuple(shots), tuple(events), tuple(syllables)
+    return tuple(shots), tuple(events), tuple(syllables), tuple(added)
 
 
 def plan_corpus(
@@ -201,23 +229,30 @@ def plan_corpus(
             name = f"movie_{index:03d}"
             key = (seed, code, index)
             world = _make_world(seeded_rng(*key, 0), name)
-            shots, events, syllables = _schedule(seeded_rng(*key, 1), world, seconds)
+            shots, events, syllables, added = _schedule(
+                seeded_rng(*key, 1), world, seconds, seeded_rng(*key, 2), name
+            )
             plans.append(
-                TitlePlan(name, seconds, key, world.characters, world.scenes, shots, events, syllables)
+                TitlePlan(
+                    name, seconds, key, world.characters, world.scenes + added, shots, events, syllables
+                )
             )
             continue
         show = f"Show{index + 1:02d}"
         world = _make_world(seeded_rng(seed, code, index, 0), show)
         for episode in range(1, episodes_per_show + 1):
             key = (seed, code, index, episode)
-            shots, events, syllables = _schedule(seeded_rng(*key), world, seconds)
+            name = f"{show}/S01E{episode:02d}"
+            shots, events, syllables, added = _schedule(
+                seeded_rng(*key), world, seconds, seeded_rng(*key, 2), name
+            )
             plans.append(
                 TitlePlan(
-                    f"{show}/S01E{episode:02d}",
+                    name,
                     seconds,
                     key,
                     world.characters,
-                    world.scenes,
+                    world.scenes + added,
                     shots,
                     events,
                     syllables,
