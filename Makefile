@@ -56,9 +56,9 @@ lint: $(STAMP) ## ruff check and format check
 	$(VENV)/bin/ruff check tvssl data_modules tests
 	$(VENV)/bin/ruff format --check tvssl data_modules tests
 
-# The demo's titles are 1.5 minutes (180 slots) instead of the smoke table's 5, and its downstream sets 100 clips per
-# class instead of 200, so that it fits in 10 minutes; its three rows do not use w, everything else is the smoke
-# profile.
+# The demo's titles are 1.5 minutes (180 slots, one act) instead of the smoke table's 8, and its downstream sets 100
+# clips per class instead of 200, so that it fits in 10 minutes; its three rows do not use w, everything else is the
+# smoke profile.
 DEMO_MINUTES ?= 1.5
 DEMO_CLIPS ?= 100
 demo: $(STAMP) ## the main job end to end on a synthetic corpus: pretrain k=1, k=16/Mn and its control, probe, report
