@@ -128,7 +128,8 @@ def _act_of(plan: TitlePlan, scene: int) -> int:
 
 
 def test_movies_have_their_own_characters_and_are_told_in_scenes_and_acts() -> None:
-    plans = plan_corpus("movie", titles=8, minutes=8, seed=0)
+    seconds = 480.0
+    plans = plan_corpus("movie", titles=8, minutes=seconds / 60, seed=0)
     voices = [{c.voice for c in p.characters} for p in plans]
     assert all(a.isdisjoint(b) for i, a in enumerate(voices) for b in voices[i + 1 :])
     assert {len(p.characters) for p in plans} <= set(
@@ -150,7 +151,7 @@ def test_movies_have_their_own_characters_and_are_told_in_scenes_and_acts() -> N
         acts = [_act_of(plan, s) for s, _, _ in scenes]
         assert acts == sorted(acts) and acts[0] == 1 and 2 <= acts[-1] <= 4
         starts = [next(a for (_, a, _), n in zip(scenes, acts) if n == act) for act in range(1, acts[-1] + 1)]
-        spans = np.diff([*starts, 480.0])
+        spans = np.diff([*starts, seconds])
         assert all(ACT_SECONDS[0] <= n <= ACT_SECONDS[1] + SCENE_SECONDS[1] for n in spans[:-1])
         for act in range(1, acts[-1] + 1):
             own = [i for i in range(len(plan.scenes)) if _act_of(plan, i) == act]
@@ -159,12 +160,12 @@ def test_movies_have_their_own_characters_and_are_told_in_scenes_and_acts() -> N
             assert used <= set(own) and (len(used) >= 2 or act == acts[-1])  # places change within an act
         # the characters recur in every part of the title
         halves = [
-            {p.character for s in plan.shots if (s.start < 240) == first for p in s.cast}
+            {p.character for s in plan.shots if (s.start < seconds / 2) == first for p in s.cast}
             for first in (True, False)
         ]
         assert halves[0] == halves[1] == set(range(len(plan.characters)))
         # someone acts for about half the title (events of about 1 s, gaps of 0.3-0.9 s), talks now and then
-        assert sum(e.duration for e in plan.events) >= 0.4 * 480.0 and plan.shots[-1].end == 480.0
+        assert sum(e.duration for e in plan.events) >= 0.4 * seconds and plan.shots[-1].end == seconds
     assert per_act == set(range(SETS_PER_TITLE[0], SETS_PER_TITLE[1] + 1))
 
 

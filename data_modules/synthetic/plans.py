@@ -79,22 +79,35 @@ class _World:
     action_taste: np.ndarray
 
 
+def _set_count(rng: np.random.Generator) -> int:
+    """How many sets a title (or show) has, and each later act brings."""
+    return int(rng.integers(SETS_PER_TITLE[0], SETS_PER_TITLE[1] + 1))
+
+
+def _sets(rng: np.random.Generator, count: int, prefix: str) -> tuple[SceneStyle, ...]:
+    """``count`` fresh sets named ``<prefix>/scene<i>``."""
+    return tuple(random_scene(rng, f"{prefix}/scene{i}") for i in range(count))
+
+
+def _taste(rng: np.random.Generator) -> np.ndarray:
+    """A taste in actions (a title's, or an act's): how often each kind of event is picked for a scene."""
+    return rng.dirichlet(np.full(len(EVENT_CLASSES), 2.0))
+
+
 def _make_world(rng: np.random.Generator, prefix: str) -> _World:
     """A few characters (a lead appears most), a few scene styles and the title's own taste in actions."""
     n_chars = int(rng.integers(CHARACTERS_PER_TITLE[0], CHARACTERS_PER_TITLE[1] + 1))
-    n_scenes = int(rng.integers(SETS_PER_TITLE[0], SETS_PER_TITLE[1] + 1))
+    n_scenes = _set_count(rng)
     characters = tuple(random_character(rng, f"{prefix}/char{i}") for i in range(n_chars))
-    scenes = tuple(random_scene(rng, f"{prefix}/scene{i}") for i in range(n_scenes))
+    scenes = _sets(rng, n_scenes, prefix)
     prominence = 1.0 / np.arange(1, n_chars + 1) ** 0.8
-    taste = rng.dirichlet(np.full(len(EVENT_CLASSES), 2.0))
-    return _World(characters, scenes, prominence / prominence.sum(), taste)
+    return _World(characters, scenes, prominence / prominence.sum(), _taste(rng))
 
 
 def _act(rng: np.random.Generator, prefix: str) -> tuple[tuple[SceneStyle, ...], np.ndarray]:
     """The sets and the taste in actions of an act after the first: new places, new business, as a film moves on."""
-    n_scenes = int(rng.integers(SETS_PER_TITLE[0], SETS_PER_TITLE[1] + 1))
-    scenes = tuple(random_scene(rng, f"{prefix}/scene{i}") for i in range(n_scenes))
-    return scenes, rng.dirichlet(np.full(len(EVENT_CLASSES), 2.0))
+    scenes = _sets(rng, _set_count(rng), prefix)
+    return scenes, _taste(rng)
 
 
 def _placements(rng: np.random.Generator, members: Sequence[int]) -> tuple[Placement, ...]:
