@@ -108,6 +108,34 @@ def test_verdicts_follow_the_two_standard_error_rule(tmp_path: Path) -> None:
     assert "NOT HELD (0 of 1 tasks)" in claims[2]
 
 
+def test_the_adjacent_clips_verdict_needs_every_w_eq_k_row_below_its_w_mn_row_on_two_tasks(
+    tmp_path: Path,
+) -> None:
+    # n = 100 near 50-70 %: 2 s.e. of a difference is about 13-14 points.
+    values = {
+        "random_init": (10, 10, 10),
+        "movie_k16_Mn": (70, 50, 70),
+        "movie_k16_w16": (50, 55, 50),  # below on HMDB51 and UCF101 beyond the bar, above on ESC-50
+        "movie_k4_Mn": (60, 60, 60),
+        "movie_k4_w4": (50, 40, 58),  # below on ESC-50 only (HMDB51's 10 points are inside the bar)
+    }
+    claims = write_report(tree(tmp_path / "a", values), tmp_path / "a" / "report").verdicts
+    adjacent = [c for c in claims if c.startswith("w = k generalises worst")]
+    assert adjacent == [
+        "w = k generalises worst (each w = k row below its w = Mn row on at least two of three tasks): "
+        "NOT HELD (1 of 2 pairs; k = 16: HMDB51, UCF101)."
+    ]
+    del values["movie_k4_w4"], values["movie_k4_Mn"]
+    claims = write_report(tree(tmp_path / "b", values), tmp_path / "b" / "report").verdicts
+    assert any(c.endswith("HELD (1 of 1 pairs; k = 16: HMDB51, UCF101).") and "NOT" not in c for c in claims)
+    values["movie_k16_w16"] = (70, 50, 70)
+    claims = write_report(tree(tmp_path / "c", values), tmp_path / "c" / "report").verdicts
+    assert any(c.endswith("NOT HELD (0 of 1 pairs).") for c in claims)
+    del values["movie_k16_w16"]
+    claims = write_report(tree(tmp_path / "d", values), tmp_path / "d" / "report").verdicts
+    assert not any(c.startswith("w = k") for c in claims)
+
+
 def test_the_control_row_is_named_parsed_and_refused_for_k1() -> None:
     row = Row.parse("movie_k16_Mn_masked")
     assert (row.k, row.w, row.masked, row.name) == (16, None, True, "movie_k16_Mn_masked")

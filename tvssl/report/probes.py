@@ -16,8 +16,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from tvssl.report.orderings import ADJACENT_KS
 from tvssl.report.stats import TABLE_TASKS, TableRow
-from tvssl.rows import RANDOM_INIT, ROWS_BY_NAME
+from tvssl.rows import RANDOM_INIT, ROWS_BY_NAME, Row
 from tvssl.run_names import PROBE_RESULT, parse_probe_name
 
 PROBE_CSV = "probe.csv"
@@ -201,4 +202,29 @@ def verdicts(records: list[ProbeRecord]) -> list[str]:
         )
     elif any((CONTROL, t) in probe for t in TABLE_TASKS):
         out.append("The control cannot be judged: k = 16 / Mn did not beat k = 1 on any task.")
+    adjacent = _adjacent_verdict(probe)
+    if adjacent:
+        out.append(adjacent)
     return out
+
+
+def _adjacent_verdict(probe: dict[tuple[str, str], ProbeRecord]) -> str | None:
+    """The paper's w = k finding (16 / 16 and 64 / 64 below their w = Mn rows on HMDB51 and UCF101): each w = k
+    row that ran is below its w = Mn row on at least two of three tasks; None when no such pair ran."""
+    judged, held = [], []
+    for k in ADJACENT_KS:
+        narrow, whole = Row("movie", k, k).name, Row("movie", k, None).name
+        tasks = [t for t in TABLE_TASKS if (narrow, t) in probe and (whole, t) in probe]
+        if not tasks:
+            continue
+        judged.append(k)
+        below = [TASK_TITLES[t] for t in tasks if _beats(probe[whole, t], probe[narrow, t])]
+        if len(below) >= 2:
+            held.append(f"k = {k}: {', '.join(below)}")
+    if not judged:
+        return None
+    return (
+        f"w = k generalises worst (each w = k row below its w = Mn row on at least two of three tasks): "
+        f"{'HELD' if len(held) == len(judged) else 'NOT HELD'} ({len(held)} of {len(judged)} pairs"
+        + (f"; {'; '.join(held)})." if held else ").")
+    )
