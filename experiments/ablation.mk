@@ -64,14 +64,18 @@ SMOKE_CLASSES ?= 10
 SMOKE_CLIPS ?= 200
 # The world's seed: SEED=1 draws other characters, sets and events for the titles and the downstream sets.
 SEED ?= 0
+# PRODUCTIONS=yes gives every movie (every TV show) a production of its own (tvssl synth --productions: a colour
+# grade and film age, a room tone and recording age); the downstream sets have none. Into a new SMOKE_DATA.
+PRODUCTIONS ?= no
+SMOKE_PRODUCTIONS = $(if $(filter yes,$(PRODUCTIONS)),--productions)
 # what a step needs besides the package: the synthetic data of its section
 SMOKE_NEEDS = $(SMOKE_DATA)/$(1)/.tvssl-synth.json
 $(SMOKE_DATA)/movie/.tvssl-synth.json: | $(STAMP)
 	$(TVSSL) synth $(SMOKE_DATA)/movie --kind movie --titles $(SMOKE_TITLES) --minutes $(SMOKE_MINUTES) --seed $(SEED) --workers 2 \
-		$(SMOKE_FRAME)
+		$(SMOKE_FRAME) $(SMOKE_PRODUCTIONS)
 $(SMOKE_DATA)/tv/.tvssl-synth.json: | $(STAMP)
 	$(TVSSL) synth $(SMOKE_DATA)/tv --kind tv --titles $(SMOKE_TV_SHOWS) --episodes 3 --minutes $(SMOKE_TV_MINUTES) --seed $(SEED) --workers 2 \
-		$(SMOKE_FRAME)
+		$(SMOKE_FRAME) $(SMOKE_PRODUCTIONS)
 $(SMOKE_DATA)/downstream/.tvssl-synth.json: | $(STAMP)
 	$(TVSSL) synth $(SMOKE_DATA)/downstream --kind downstream --classes $(SMOKE_CLASSES) --clips $(SMOKE_CLIPS) --seed $(SEED) \
 		--width 96 --height 72 --fps 16 --workers 2

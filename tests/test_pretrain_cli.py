@@ -95,6 +95,8 @@ def test_fit_logs_to_csv_and_offline_wandb_in_a_new_directory(movie_corpus: Path
         "--run.wandb=offline",
         "--trainer.max_steps=3",
         "--trainer.log_every_n_steps=1",
+        "--trainer.val_check_interval=3",
+        "--data.init_args.val_titles=2",
     ]
     env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
     for _ in range(2):
@@ -103,8 +105,15 @@ def test_fit_logs_to_csv_and_offline_wandb_in_a_new_directory(movie_corpus: Path
     assert [d.name for d in run_dirs] == ["version_0", "version_1"]
     for run_dir in run_dirs:
         with (run_dir / "metrics.csv").open() as f:
-            losses = [float(r["train/loss"]) for r in csv.DictReader(f) if r.get("train/loss")]
+            records = list(csv.DictReader(f))
+        losses = [float(r["train/loss"]) for r in records if r.get("train/loss")]
         assert len(losses) == 3
+        # The validation at step 3 splits what the encoders tell apart on the 2 held-out titles' clips.
+        (val,) = [r for r in records if r.get("val/clips")]
+        clips = int(float(val["val/clips"]))
+        assert clips == 2 * 8  # val_titles x val_clips_per_title (its default)
+        for name in ("title_found_v2a", "title_found_a2v", "clip_in_title_v2a", "clip_in_title_a2v"):
+            assert float(val[f"val/{name}"]) * clips in set(range(clips + 1))  # a share of those clips
         assert yaml.safe_load((run_dir / "config.yaml").read_text())["data"]["init_args"]["k"] == 16
         assert list((run_dir / "wandb").glob("offline-run-*/run-*.wandb"))
         assert (run_dir / "checkpoints" / "last.ckpt").is_file()

@@ -12,7 +12,7 @@ from typing import Any, Literal
 import lightning.pytorch as pl
 import torch
 
-from tvssl.evaluation import first_occurrences, recall_at_k
+from tvssl.evaluation import first_occurrences, recall_at_k, title_retrieval
 from tvssl.losses import CrossModalInfoNCE
 from tvssl.models import AudioEncoder, ProjectionHead, VideoEncoder
 from tvssl.preprocessing import DevicePreprocessing
@@ -94,33 +94,44 @@ class ContrastiveAVModule(DevicePreprocessing, pl.LightningModule):
         v, a = self.embed(batch["video"], batch["audio"])
         # Clips of quarantined titles arrive zero-filled and flagged ``skip``: no metric counts them.
         self._val_outputs.append(
-            {"v": v.float(), "a": a.float(), "id": batch["clip_id"], "skip": batch["skip"]}
+            {
+                "v": v.float(),
+                "a": a.float(),
+                "id": batch["clip_id"],
+                "title": batch["title"],
+                "skip": batch["skip"],
+            }
         )
 
     def on_validation_epoch_start(self) -> None:
         self._val_outputs = []
 
     def on_validation_epoch_end(self) -> None:
-        """Retrieval over the whole fixed clip set: gather every rank's clips, drop padding repeats by clip id."""
+        """Retrieval over the whole fixed clip set: gather every rank's clips, drop padding repeats by clip id.
+
+        Beside recall@k over all clips, ``title_found`` and ``clip_in_title`` split what the encoders tell apart
+        into other titles' clips and their own title's (``evaluation.title_retrieval``)."""
         if not self._val_outputs:
             return
-        v = torch.cat([o["v"] for o in self._val_outputs])
-        a = torch.cat([o["a"] for o in self._val_outputs])
-        ids = torch.cat([o["id"] for o in self._val_outputs])
-        skip = torch.cat([o["skip"] for o in self._val_outputs])
+        v, a, ids, titles, skip = (
+            torch.cat([o[key] for o in self._val_outputs]) for key in ("v", "a", "id", "title", "skip")
+        )
         if self.trainer.world_size > 1:
-            v, a, ids, skip = (self.all_gather(x).flatten(0, 1) for x in (v, a, ids, skip))
+            v, a, ids, titles, skip = (self.all_gather(x).flatten(0, 1) for x in (v, a, ids, titles, skip))
         keep = first_occurrences(ids)
         self.log("val/skipped_clips", float(skip[keep].sum()), rank_zero_only=True)
         keep = keep[~skip[keep]]
         if len(keep) == 0:
             self._val_outputs = []
             return
-        v, a = v[keep], a[keep]
+        v, a, titles = v[keep], a[keep], titles[keep]
         ks = tuple(self.hparams.retrieval_ks)
         for name, (q, key) in {"v2a": (v, a), "a2v": (a, v)}.items():
             for k, value in recall_at_k(q, key, ks).items():
                 self.log(f"val/recall@{k}_{name}", value, sync_dist=False, rank_zero_only=True)
+            found, within = title_retrieval(q, key, titles)
+            self.log(f"val/title_found_{name}", found, sync_dist=False, rank_zero_only=True)
+            self.log(f"val/clip_in_title_{name}", within, sync_dist=False, rank_zero_only=True)
         self.log("val/clips", float(v.shape[0]), rank_zero_only=True)
         self._val_outputs = []
 

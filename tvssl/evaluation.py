@@ -26,6 +26,22 @@ def recall_at_k(queries: torch.Tensor, keys: torch.Tensor, ks: tuple[int, ...]) 
     return {k: (rank < k).float().mean().item() for k in ks}
 
 
+def title_retrieval(queries: torch.Tensor, keys: torch.Tensor, titles: torch.Tensor) -> tuple[float, float]:
+    """What an encoder pair tells apart in a set of clips from a few titles (row i of keys belongs to query i).
+
+    Returns (title found, clip found in its title): the share of queries whose best key of all is from their own
+    title, and the share whose own key beats every other key of their title (ties count against). Negatives from
+    other titles train the first, negatives from the same title the second: a model trained only against other
+    titles' clips (k = 1, or the masked control) has no reason to score on the second beyond what carries over.
+    """
+    sims = queries @ keys.T
+    same = titles.unsqueeze(1) == titles.unsqueeze(0)
+    rows = torch.arange(sims.shape[0], device=sims.device)
+    title_found = same[rows, sims.argmax(dim=1)].float().mean().item()
+    beaten = ((sims >= sims.diagonal().unsqueeze(1)) & same).sum(dim=1) - 1
+    return title_found, (beaten == 0).float().mean().item()
+
+
 def video_level_predictions(
     probs: torch.Tensor, video_index: torch.Tensor, labels: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:

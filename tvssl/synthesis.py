@@ -48,6 +48,7 @@ class SynthRequest:
     classes: int = 5
     clips: int | None = None
     workers: int = 1
+    productions: bool = False
 
     def with_frame_size(self) -> SynthRequest:
         titles = self.kind in TITLE_KINDS
@@ -121,6 +122,7 @@ def _generate(request: SynthRequest, on_written: Callable[[Path], None]) -> list
             episodes_per_show=r.episodes,
             gop_seconds=r.gop_seconds,
             workers=r.workers,
+            productions=r.productions,
             on_written=on_written,
         )
     common: dict[str, Any] = {"classes": r.classes, "seed": r.seed}
@@ -158,6 +160,11 @@ def synthesize(
     """Write ``request`` into its folder (see the module docstring for when a folder is refused)."""
     if request.workers < 1:
         raise UserError(f"--workers must be >= 1, got {request.workers}")
+    if request.productions and request.kind not in TITLE_KINDS:
+        raise UserError(
+            f"--productions gives titles (--kind movie or tv) a production; the {request.kind} clips have none, "
+            "so that nothing of it can be used downstream: drop --productions"
+        )
     request = request.with_frame_size()
     out = request.out
     previous = _prepare_out(out, force)

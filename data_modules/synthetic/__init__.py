@@ -33,6 +33,10 @@ Generative model (all randomness from ``numpy.random.SeedSequence`` keyed by see
 * **Speech**: between events cast members "talk": runs of syllables of their voice; the speaker pulses (size
   and brightness follow the syllable envelope), so even quiet stretches carry audio-visual synchrony. Events
   and syllables never overlap: at any moment at most one character makes a sound.
+* **Productions** (optional, ``productions=True``; per title, per show for TV): a colour grade and film age in
+  the picture (tint, lifted blacks, grain) and a room tone and recording age in the sound (hiss, lost treble),
+  the sound following from the picture by one rule. Shared by every clip of a title, so they tell titles apart
+  and never clips of one title; the downstream clips have none.
 
 The downstream sets (UCF101, HMDB51, ESC-50 in their official layouts) are short clips in which a fresh
 random character on a fresh random scene performs one event class two or three times, sometimes with a
@@ -44,6 +48,7 @@ One concept per module:
 * ``actions``: the event vocabulary, each action's pose and sound side by side (``ACTIONS``, ``EVENT_CLASSES``);
 * ``world``: characters, scene styles and the plan data (``TitlePlan`` and its parts);
 * ``plans``: seeding and scheduling (``plan_corpus``, ``plan_clip``);
+* ``production``: a title's production, and grading a frame and mastering a track through it;
 * ``video`` / ``audio``: rendering a plan to frames / to a soundtrack;
 * ``writer``: encoding and muxing (H.264/AAC mp4, MPEG-4 avi, PCM wav);
 * ``corpus``: long-form corpora (``synthesize_corpus``);
@@ -68,6 +73,7 @@ from data_modules.synthetic.layouts import (
     synthesize_ucf101,
 )
 from data_modules.synthetic.plans import plan_clip, plan_corpus
+from data_modules.synthetic.production import Production, random_production
 from data_modules.synthetic.video import render_frames
 from data_modules.synthetic.world import (
     PATTERNS,
@@ -98,6 +104,7 @@ __all__ = [
     "Event",
     "Placement",
     "Pose",
+    "Production",
     "SceneStyle",
     "Shot",
     "Syllable",
@@ -108,6 +115,7 @@ __all__ = [
     "plan_corpus",
     "pose",
     "random_character",
+    "random_production",
     "random_scene",
     "render_audio",
     "render_frames",

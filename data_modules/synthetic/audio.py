@@ -2,7 +2,8 @@
 
 Each shot's set contributes its ambience (coloured noise plus a mains-like hum), each event its action's sound
 in the performer's voice, each syllable a short glide of the speaker's voice. Events and syllables never
-overlap in the plan, so at any moment at most one character is heard, as in dialogue.
+overlap in the plan, so at any moment at most one character is heard, as in dialogue. A title with a production
+is then recorded through it (``production.master``: room tone, hiss, band limit).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import numpy as np
 
 from data_modules.synthetic.actions import EVENT_CLASSES, Phase, action_named
 from data_modules.synthetic.plans import seeded_rng
+from data_modules.synthetic.production import master
 from data_modules.synthetic.world import SceneStyle, Syllable, TitlePlan, Voice
 
 _EVENT_LEVEL = 0.45
@@ -75,7 +77,8 @@ def _ambience(style: SceneStyle, n: int, sample_rate: int, rng: np.random.Genera
 
 
 def render_audio(plan: TitlePlan, sample_rate: int, samples: int | None = None) -> np.ndarray:
-    """Mono float32 soundtrack in [-1, 1]; ``samples`` defaults to the plan's length (rounded up)."""
+    """Mono float32 soundtrack in [-1, 1], recorded as the plan's production (if any) records it; ``samples``
+    defaults to the plan's length (rounded up)."""
     n = int(math.ceil(plan.seconds * sample_rate)) if samples is None else samples
     out = np.zeros(n)
     rng = seeded_rng(*plan.seed, 99)
@@ -98,4 +101,6 @@ def render_audio(plan: TitlePlan, sample_rate: int, samples: int | None = None) 
         a = int(round(start * sample_rate))
         if a < n:
             out[a : a + sound.size] += sound[: n - a]
+    if plan.production is not None:
+        out = master(out, plan.production, sample_rate, seeded_rng(*plan.seed, 97))
     return np.clip(out, -1.0, 1.0).astype(np.float32)

@@ -37,13 +37,15 @@ def synthesize_corpus(
     episodes_per_show: int = 3,
     gop_seconds: float = 2.0,
     workers: int = 1,
+    productions: bool = False,
     on_written: Callable[[Path], None] | None = None,
 ) -> list[Path]:
     """Write a long-form corpus: movies ``out/movie_000.mp4`` or TV ``out/Show01/S01E01.mp4``.
 
     TV writes ``titles`` shows of ``episodes_per_show`` episodes, each ``minutes`` long; the episodes of a
-    show share characters and scene styles. ``workers`` > 1 encodes titles in parallel processes; the output
-    does not depend on it. Returns the paths in plan order.
+    show share characters and scene styles (and, with ``productions``, a production: ``plans.plan_corpus``).
+    ``workers`` > 1 encodes titles in parallel processes; the output does not depend on it. Returns the paths
+    in plan order.
     """
     check_frame_size(width, height)
     if fps < 1 or sample_rate < 8000:
@@ -53,7 +55,7 @@ def synthesize_corpus(
     if not gop_seconds > 0:
         raise ValueError(f"gop_seconds must be > 0, got {gop_seconds}")
     root = Path(out)
-    plans = plan_corpus(kind, titles, minutes, seed, episodes_per_show)
+    plans = plan_corpus(kind, titles, minutes, seed, episodes_per_show, productions)
     kwargs = {
         "width": width,
         "height": height,

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from data_modules.synthetic.actions import EVENT_CLASSES
+from data_modules.synthetic.production import Production, random_production
 from data_modules.synthetic.world import (
     Character,
     Event,
@@ -222,10 +223,43 @@ def _schedule(
     return tuple(shots), tuple(events), tuple(syllables), tuple(added)
 
 
+def _title(
+    name: str,
+    seconds: float,
+    key: tuple[int, ...],
+    world: _World,
+    scenes: np.random.Generator,
+    production: Production | None,
+    show: str | None = None,
+) -> TitlePlan:
+    """One title of ``world``, its scenes drawn from ``scenes`` and its acts from the key's own stream."""
+    shots, events, syllables, added = _schedule(scenes, world, seconds, seeded_rng(*key, 2), name)
+    return TitlePlan(
+        name,
+        seconds,
+        key,
+        world.characters,
+        world.scenes + added,
+        shots,
+        events,
+        syllables,
+        show=show,
+        production=production,
+    )
+
+
 def plan_corpus(
-    kind: str, titles: int, minutes: float, seed: int = 0, episodes_per_show: int = 3
+    kind: str,
+    titles: int,
+    minutes: float,
+    seed: int = 0,
+    episodes_per_show: int = 3,
+    productions: bool = False,
 ) -> list[TitlePlan]:
-    """The plans of every title of a corpus, in file order; each depends only on (seed, kind, its index)."""
+    """The plans of every title of a corpus, in file order; each depends only on (seed, kind, its index).
+
+    ``productions`` gives every movie, and every TV show (its episodes share it), a ``Production`` drawn from a
+    stream of its own, so everything else in the plans is what it is without them."""
     if kind not in ("movie", "tv"):
         raise ValueError(f"kind must be 'movie' or 'tv', got {kind!r}")
     if titles < 1:
@@ -239,39 +273,18 @@ def plan_corpus(
     code = KIND_CODES[kind]
     for index in range(titles):
         if kind == "movie":
-            name = f"movie_{index:03d}"
             key = (seed, code, index)
-            world = _make_world(seeded_rng(*key, 0), name)
-            shots, events, syllables, added = _schedule(
-                seeded_rng(*key, 1), world, seconds, seeded_rng(*key, 2), name
-            )
-            plans.append(
-                TitlePlan(
-                    name, seconds, key, world.characters, world.scenes + added, shots, events, syllables
-                )
-            )
+            made = random_production(seeded_rng(*key, 3)) if productions else None
+            world = _make_world(seeded_rng(*key, 0), f"movie_{index:03d}")
+            plans.append(_title(f"movie_{index:03d}", seconds, key, world, seeded_rng(*key, 1), made))
             continue
         show = f"Show{index + 1:02d}"
         world = _make_world(seeded_rng(seed, code, index, 0), show)
+        made = random_production(seeded_rng(seed, code, index, 0, 3)) if productions else None
         for episode in range(1, episodes_per_show + 1):
             key = (seed, code, index, episode)
             name = f"{show}/S01E{episode:02d}"
-            shots, events, syllables, added = _schedule(
-                seeded_rng(*key), world, seconds, seeded_rng(*key, 2), name
-            )
-            plans.append(
-                TitlePlan(
-                    name,
-                    seconds,
-                    key,
-                    world.characters,
-                    world.scenes + added,
-                    shots,
-                    events,
-                    syllables,
-                    show=show,
-                )
-            )
+            plans.append(_title(name, seconds, key, world, seeded_rng(*key), made, show))
     return plans
 
 

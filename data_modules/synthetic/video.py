@@ -13,6 +13,8 @@ from collections.abc import Iterator
 import numpy as np
 
 from data_modules.synthetic.actions import ACTIONS, Pose
+from data_modules.synthetic.plans import seeded_rng
+from data_modules.synthetic.production import grade_frame
 from data_modules.synthetic.world import Character, SceneStyle, TitlePlan
 
 
@@ -115,7 +117,8 @@ def _active(starts: np.ndarray, ends: np.ndarray, t: float) -> int:
 def render_frames(
     plan: TitlePlan, width: int, height: int, fps: float, first: int = 0, count: int | None = None
 ) -> Iterator[np.ndarray]:
-    """RGB frames ``[height, width, 3]`` uint8 at times (first + i) / fps; the generator reuses no buffers."""
+    """RGB frames ``[height, width, 3]`` uint8 at times (first + i) / fps, graded by the plan's production if it
+    has one; the generator reuses no buffers."""
     if width < 16 or height < 16:
         raise ValueError(f"frame size {width}x{height} is too small; use at least 16x16")
     total = int(round(plan.seconds * fps))
@@ -168,6 +171,9 @@ def render_frames(
                     )
             else:
                 _stamp(frame, ch, cx, cy, radius * p.scale, p.angle, colors)
+        if plan.production is not None:
+            # The grain of frame i is drawn from its own stream, so any range of frames renders alike.
+            frame = grade_frame(frame, plan.production, seeded_rng(*plan.seed, 98, i))
         yield frame
 
 

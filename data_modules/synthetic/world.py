@@ -8,12 +8,13 @@ encoder can learn and carry over to unseen titles and the downstream sets.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
 from data_modules.synthetic.actions import EVENT_CLASSES
+from data_modules.synthetic.production import Production
 
 SHAPES: tuple[str, ...] = ("circle", "square", "diamond", "triangle", "ring", "cross")
 PATTERNS: tuple[str, ...] = ("stripes", "checker", "dots", "halves")
@@ -122,10 +123,12 @@ class TitlePlan:
     events: tuple[Event, ...]
     syllables: tuple[Syllable, ...]
     show: str | None = None
+    production: Production | None = None
 
     def summary(self) -> dict[str, Any]:
         """Small JSON-able description, stored in the file's metadata so a title says what it contains."""
         counts = np.bincount([e.action for e in self.events], minlength=len(EVENT_CLASSES))
+        made = {} if self.production is None else {"production": asdict(self.production)}
         return {
             "generator": "tvssl synth",
             "name": self.name,
@@ -135,6 +138,7 @@ class TitlePlan:
             "scenes": [s.name for s in self.scenes],
             "shots": len(self.shots),
             "events": {EVENT_CLASSES[i]: int(n) for i, n in enumerate(counts) if n},
+            **made,
         }
 
 

@@ -58,6 +58,13 @@ def _parser() -> argparse.ArgumentParser:
         help="titles (or downstream sets) written in parallel processes (default: 1)",
     )
     p.add_argument(
+        "--productions",
+        action="store_true",
+        help="give every movie (every TV show) a production of its own: a colour grade and film age in the "
+        "picture, and a room tone, hiss and lost treble in the sound that follow from them by one rule, as "
+        "films differ in how they were shot and mixed (default: none)",
+    )
+    p.add_argument(
         "--force", action="store_true", help="write into a non-empty folder not made by tvssl synth"
     )
     p.add_argument("--verbose", action="store_true", help="name every file written (default: a progress bar)")

@@ -27,6 +27,14 @@ from tvssl.run_names import (
 )
 
 LOSS_COLUMNS = ("train/loss", "train/loss_step")
+HELD_OUT_COLUMNS = (
+    "val/title_found_v2a",
+    "val/title_found_a2v",
+    "val/clip_in_title_v2a",
+    "val/clip_in_title_a2v",
+    "val/clips",
+)
+"""Pretraining's last validation on its held-out titles (``ContrastiveAVModule.on_validation_epoch_end``)."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +51,8 @@ class RowResults:
 
     row: Row
     loss: LossCurve | None = None
+    held_out: dict[str, float] = field(default_factory=dict)
+    """The last logged value of each of ``HELD_OUT_COLUMNS`` the pretraining log has."""
     splits: dict[str, dict[int, float]] = field(default_factory=lambda: {task: {} for task in SPLIT_TASKS})
     """Per split task (hmdb51, ucf101): top-1 by split."""
     esc50: dict[tuple[int, int], float] = field(default_factory=dict)
@@ -82,6 +92,22 @@ def read_loss_curve(path: Path) -> LossCurve:
                 by_step[step] = loss
     steps = np.array(sorted(by_step), dtype=np.int64)
     return LossCurve(steps, np.array([by_step[int(s)] for s in steps], dtype=np.float64))
+
+
+def read_last_values(path: Path, columns: Iterable[str]) -> dict[str, float]:
+    """The last finite value logged in each of ``columns`` of a CSVLogger file (columns never logged are left
+    out, as are cells that are not numbers)."""
+    last: dict[str, float] = {}
+    with open(path, newline="", encoding="utf-8") as handle:
+        for record in csv.DictReader(handle):
+            for column in columns:
+                try:
+                    value = float((record.get(column) or "").strip())
+                except ValueError:
+                    continue
+                if math.isfinite(value):
+                    last[column] = value
+    return last
 
 
 def read_top1(path: Path, dataset: str, expected: dict[str, int]) -> float:
@@ -135,6 +161,8 @@ def _collect_row(row: Row, row_dir: Path, warnings: list[str]) -> RowResults:
             continue  # read by report.probes
         if entry.name == PRETRAIN:
             found.loss = _collect_loss(entry / LOSS_LOG, warnings)
+            if found.loss is not None:
+                found.held_out = read_last_values(entry / LOSS_LOG, HELD_OUT_COLUMNS)
         elif run is not None:
             metrics = entry / FINETUNE_RESULT
             if not metrics.is_file():

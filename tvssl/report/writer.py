@@ -11,6 +11,7 @@ from pathlib import Path
 
 from tvssl.errors import UserError
 from tvssl.report.figure import figure1_panels, figure1_tv_panels, plot_loss_figure
+from tvssl.report.held_out import render_held_out_markdown
 from tvssl.report.orderings import TAIL_SHARE, ordering_lines
 from tvssl.report.probes import (
     PROBE_CSV,
@@ -36,7 +37,8 @@ FIGURE_TV = "figure1_tv.png"
 @dataclass(frozen=True)
 class Report:
     markdown: str
-    """table1.md: Table 1 with every row of the paper, the probe table, the verdicts, Figure 1's orderings."""
+    """table1.md: Table 1 with every row of the paper, the probe table, the verdicts, Figure 1's orderings and
+    what the encoders tell apart on their held-out titles."""
     console: str
     """The same, with Table 1 cut to the rows that have a result of ours: what ``tvssl report`` prints."""
     verdicts: list[str]
@@ -95,6 +97,9 @@ def write_report(
             f"\n## Figure 1: training loss, mean of the last {TAIL_SHARE:.0%} of logged steps\n\n"
             + "".join(f"- {line}\n" for line in figure_claims)
         )
+    held_out = render_held_out_markdown(results)
+    if held_out:
+        rest += "\n" + held_out
     markdown = render_markdown(table) + rest
     console = render_markdown(table, results_only=True) + rest
     out_dir.mkdir(parents=True, exist_ok=True)
