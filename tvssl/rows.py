@@ -136,6 +136,12 @@ EXTRA_ROWS: tuple[Row, ...] = (Row("movie", 16, None, masked=True),)
 ROWS_BY_NAME: dict[str, Row] = {row.name: row for row in (*ROWS, *EXTRA_ROWS)}
 
 
+def display_order(name: str) -> tuple[int, str]:
+    """Sort key of a row in the report's tables: random init first, then the paper's order, then unknown names."""
+    order = list(ROWS_BY_NAME)
+    return (-1, name) if name == RANDOM_INIT else (order.index(name) if name in order else len(order), name)
+
+
 def load_reference() -> dict[str, dict[str, float]]:
     """The paper's Table 1 (top-1 %, ESC-50 as mean and standard error), keyed by row name.
 

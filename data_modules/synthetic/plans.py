@@ -273,10 +273,10 @@ def plan_corpus(
     code = KIND_CODES[kind]
     for index in range(titles):
         if kind == "movie":
-            key = (seed, code, index)
+            name, key = f"movie_{index:03d}", (seed, code, index)
             made = random_production(seeded_rng(*key, 3)) if productions else None
-            world = _make_world(seeded_rng(*key, 0), f"movie_{index:03d}")
-            plans.append(_title(f"movie_{index:03d}", seconds, key, world, seeded_rng(*key, 1), made))
+            world = _make_world(seeded_rng(*key, 0), name)
+            plans.append(_title(name, seconds, key, world, seeded_rng(*key, 1), made))
             continue
         show = f"Show{index + 1:02d}"
         world = _make_world(seeded_rng(seed, code, index, 0), show)

@@ -12,7 +12,7 @@ happens in them. Descriptive numbers beside the verdicts, judged by nothing.
 from __future__ import annotations
 
 from tvssl.report.results import Results
-from tvssl.rows import ROWS_BY_NAME
+from tvssl.rows import display_order
 
 
 def _share(value: float | None) -> str:
@@ -26,8 +26,7 @@ def _pair(values: dict[str, float], metric: str) -> str:
 def render_held_out_markdown(results: Results) -> str:
     """The section, one line per row whose pretraining logged the split; empty when none did."""
     lines = []
-    order = list(ROWS_BY_NAME)
-    for name in sorted(results.rows, key=lambda n: (order.index(n) if n in order else len(order), n)):
+    for name in sorted(results.rows, key=display_order):
         row = results.rows[name]
         values = row.held_out
         if "val/title_found_v2a" not in values:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from tvssl.report.orderings import ADJACENT_KS
 from tvssl.report.stats import TABLE_TASKS, TableRow
-from tvssl.rows import RANDOM_INIT, ROWS_BY_NAME, Row
+from tvssl.rows import RANDOM_INIT, ROWS_BY_NAME, Row, display_order
 from tvssl.run_names import PROBE_RESULT, parse_probe_name
 
 PROBE_CSV = "probe.csv"
@@ -116,7 +116,7 @@ def render_probe_markdown(
     runs (``tvssl.report.replicates``), and the heading says so."""
     linear, knn = _lookup(records), _lookup(records, "knn_top1")
     reference = reference or {}
-    rows = sorted({r.row for r in records if r.metric != "video_top1"}, key=_row_order)
+    rows = sorted({r.row for r in records if r.metric != "video_top1"}, key=display_order)
     if not rows:
         return ""
     head = (
@@ -148,11 +148,6 @@ def render_probe_markdown(
     return "\n".join(lines) + "\n"
 
 
-def _row_order(name: str) -> tuple[int, str]:
-    order = list(ROWS_BY_NAME)
-    return (-1, name) if name == BASELINE else (order.index(name) if name in order else len(order), name)
-
-
 def _beats(a: ProbeRecord | None, b: ProbeRecord | None) -> bool | None:
     """a above b by more than 2 standard errors of the difference; None when either is missing."""
     if a is None or b is None or a.se is None or b.se is None:
@@ -164,7 +159,7 @@ def verdicts(records: list[ProbeRecord]) -> list[str]:
     """One sentence per claim of the paper, held or not, on probe top-1 (2-s.e. rule, fixed in advance)."""
     probe = _lookup(records)
     out = []
-    pretrained = sorted({r for r, _ in probe if r != BASELINE}, key=_row_order)
+    pretrained = sorted({r for r, _ in probe if r != BASELINE}, key=display_order)
     if any((BASELINE, t) in probe for t in TABLE_TASKS):
         held = [
             (row, task)
