@@ -49,6 +49,34 @@ def test_encoder_weights_are_loaded_from_the_pretraining_checkpoint(pretrained: 
         )
 
 
+def test_a_groupnorm_pretraining_is_fine_tuned_with_groupnorm(
+    movie_corpus: Path, pretrained: Path, tmp_path: Path
+) -> None:
+    """The checkpoint says which normalisation its encoders have; fine-tuning and the probe build the same."""
+    config = str(EXPERIMENTS / "movie_k4_w4.yaml")
+    overrides = [*tiny_overrides(movie_corpus, tmp_path, 8), "--trainer.max_steps=2"]
+    main(["fit", "--config", config, *overrides, "--model.init_args.norm=group"])
+    checkpoint = tmp_path / "movie_k4_w4" / "version_0" / "checkpoints" / "last.ckpt"
+    saved = torch.load(checkpoint, map_location="cpu", weights_only=False)["state_dict"]
+    for modality in ("video", "audio"):
+        assert load_pretrained_encoder(checkpoint, modality).norm == "group"
+        module = FinetuneModule(modality=modality, pretrained=str(checkpoint))
+        assert module.norm == "group"
+        assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in module.encoder.modules())
+        for name, tensor in module.encoder.state_dict().items():
+            torch.testing.assert_close(tensor, saved[f"{modality}_encoder.{name}"], rtol=0, atol=0)
+        with pytest.raises(ValueError, match="norm='batch' but the checkpoint .* holds a 'group' encoder"):
+            FinetuneModule(modality=modality, pretrained=str(checkpoint), norm="batch")
+    # Checkpoints written before the option existed (no norm hyper-parameter) hold BatchNorm encoders.
+    older = torch.load(pretrained, map_location="cpu", weights_only=False)
+    assert older["hyper_parameters"].pop("norm") == "batch"
+    torch.save(older, tmp_path / "older.ckpt")
+    assert FinetuneModule(modality="video", pretrained=str(tmp_path / "older.ckpt")).norm == "batch"
+    assert FinetuneModule(modality="audio", arch="tiny", norm="group").norm == "group"
+    with pytest.raises(ValueError, match="model.init_args.norm must be one of"):
+        FinetuneModule(modality="audio", arch="tiny", norm="layer")
+
+
 def test_checkpoint_problems_are_named(pretrained: Path, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="holds a 'tiny' encoder"):
         FinetuneModule(modality="video", pretrained=str(pretrained), arch="r2plus1d_18")

@@ -14,7 +14,7 @@ import torch
 
 from tvssl.evaluation import first_occurrences, recall_at_k, title_retrieval
 from tvssl.losses import CrossModalInfoNCE
-from tvssl.models import AudioEncoder, ProjectionHead, VideoEncoder
+from tvssl.models import AudioEncoder, Norm, ProjectionHead, VideoEncoder
 from tvssl.preprocessing import DevicePreprocessing
 from tvssl.quarantine_report import QuarantineReport
 from tvssl.schedule import warmup_cosine_scheduler
@@ -27,6 +27,8 @@ class ContrastiveAVModule(DevicePreprocessing, pl.LightningModule):
         video_arch / audio_arch: "r2plus1d_18" / "resnet18" (paper) or "tiny" for CPU runs.
         embed_dim: output of the heads h_f, h_g; head_hidden_dim: their hidden width.
         temperature: of the InfoNCE softmax. mask_same_title_negatives: drop same-title negatives (ablation).
+        norm: "batch" (paper) or "group" in encoders and heads; GroupNorm takes the batch's titles out of the
+            normalisation (tvssl.models.normalization), a diagnostic beside the masked control.
         lr_start, lr_peak, lr_end: Adam's learning rate warms linearly from start to peak over
             ``warmup_epochs`` epochs of steps, then follows a cosine to lr_end (per step).
         crop_size: side of the square video crop; n_mels: log-mel bands; gain_db: audio gain jitter.
@@ -40,6 +42,7 @@ class ContrastiveAVModule(DevicePreprocessing, pl.LightningModule):
         head_hidden_dim: int = 512,
         temperature: float = 0.07,
         mask_same_title_negatives: bool = False,
+        norm: Norm = "batch",
         lr_start: float = 1e-4,
         lr_peak: float = 2e-3,
         lr_end: float = 0.0,
@@ -54,10 +57,10 @@ class ContrastiveAVModule(DevicePreprocessing, pl.LightningModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        self.video_encoder = VideoEncoder(video_arch)
-        self.audio_encoder = AudioEncoder(audio_arch)
-        self.video_head = ProjectionHead(self.video_encoder.out_dim, head_hidden_dim, embed_dim)
-        self.audio_head = ProjectionHead(self.audio_encoder.out_dim, head_hidden_dim, embed_dim)
+        self.video_encoder = VideoEncoder(video_arch, norm)
+        self.audio_encoder = AudioEncoder(audio_arch, norm)
+        self.video_head = ProjectionHead(self.video_encoder.out_dim, head_hidden_dim, embed_dim, norm)
+        self.audio_head = ProjectionHead(self.audio_encoder.out_dim, head_hidden_dim, embed_dim, norm)
         self.init_preprocessing(crop_size, sample_rate, n_mels, gain_db, crop_scale=crop_scale)
         self.loss = CrossModalInfoNCE(
             temperature=temperature, mask_same_title_negatives=mask_same_title_negatives

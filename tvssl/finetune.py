@@ -9,6 +9,7 @@ softmax over a file's clips. ``FinetuneResults`` (a callback this module adds) w
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,6 +23,7 @@ from torchmetrics.functional.classification import multiclass_accuracy
 from tvssl.evaluation import first_occurrences, video_level_predictions
 from tvssl.finetune_results import FinetuneResults
 from tvssl.models import AudioEncoder, VideoEncoder
+from tvssl.models.normalization import check_norm
 from tvssl.preprocessing import DevicePreprocessing
 from tvssl.schedule import warmup_cosine_scheduler
 
@@ -29,10 +31,17 @@ Modality = Literal["video", "audio"]
 ARCH_KEYS = {"video": "video_arch", "audio": "audio_arch"}
 
 
-def load_pretrained_encoder(
-    path: str | os.PathLike, modality: Modality
-) -> tuple[str, dict[str, torch.Tensor]]:
-    """(architecture, encoder weights) of one modality from a ContrastiveAVModule checkpoint."""
+@dataclass(frozen=True)
+class PretrainedEncoder:
+    """What a pretraining checkpoint holds of one modality's encoder: how to build it, and its weights."""
+
+    arch: str
+    norm: str
+    state: dict[str, torch.Tensor]
+
+
+def load_pretrained_encoder(path: str | os.PathLike, modality: Modality) -> PretrainedEncoder:
+    """One modality's encoder from a ContrastiveAVModule checkpoint (``norm`` "batch" in those older than it)."""
     ckpt_path = Path(path)
     if not ckpt_path.is_file():
         raise FileNotFoundError(
@@ -49,7 +58,7 @@ def load_pretrained_encoder(
             f"{ckpt_path} is not a ContrastiveAVModule checkpoint: it has no {prefix}* weights "
             f"or no {ARCH_KEYS[modality]} hyper-parameter"
         )
-    return arch, state
+    return PretrainedEncoder(arch, hparams.get("norm", "batch"), state)
 
 
 class FinetuneModule(DevicePreprocessing, pl.LightningModule):
@@ -60,6 +69,7 @@ class FinetuneModule(DevicePreprocessing, pl.LightningModule):
         pretrained: ContrastiveAVModule checkpoint to start from; None = random init (the baseline).
         arch: encoder architecture when not pretrained ("r2plus1d_18"/"resnet18" or "tiny"); with a
             checkpoint, the checkpoint's architecture is used and a different value is an error.
+        norm: "batch" or "group" (tvssl.models.normalization) when not pretrained; as ``arch`` otherwise.
         mode: "finetune" trains everything; "linear" freezes the encoder and trains the classifier only.
         lr_start, lr_peak, lr_end, warmup_epochs: SGD learning rate warm-up then cosine (paper: 1e-3 ->
             0.2 over 25 epochs). momentum, weight_decay: SGD settings (paper: 0.9, 1e-4).
@@ -74,6 +84,7 @@ class FinetuneModule(DevicePreprocessing, pl.LightningModule):
         modality: Modality = "video",
         pretrained: str | None = None,
         arch: str | None = None,
+        norm: str | None = None,
         mode: Literal["finetune", "linear"] = "finetune",
         dropout: float = 0.5,
         lr_start: float = 1e-3,
@@ -97,14 +108,18 @@ class FinetuneModule(DevicePreprocessing, pl.LightningModule):
         default_arch = "r2plus1d_18" if modality == "video" else "resnet18"
         state = None
         if pretrained:
-            ckpt_arch, state = load_pretrained_encoder(pretrained, modality)
-            if arch is not None and arch != ckpt_arch:
-                raise ValueError(
-                    f"arch={arch!r} but the checkpoint {pretrained} holds a {ckpt_arch!r} encoder"
-                )
-            arch = ckpt_arch
+            loaded = load_pretrained_encoder(pretrained, modality)
+            for setting, given, held in (("arch", arch, loaded.arch), ("norm", norm, loaded.norm)):
+                if given is not None and given != held:
+                    raise ValueError(
+                        f"{setting}={given!r} but the checkpoint {pretrained} holds a {held!r} encoder"
+                    )
+            arch, norm, state = loaded.arch, loaded.norm, loaded.state
         self.arch = arch or default_arch
-        self.encoder: nn.Module = VideoEncoder(self.arch) if modality == "video" else AudioEncoder(self.arch)
+        self.norm = norm or "batch"
+        check_norm(self.norm, "model.init_args.norm")
+        encoder_class = VideoEncoder if modality == "video" else AudioEncoder
+        self.encoder: nn.Module = encoder_class(self.arch, self.norm)  # type: ignore[arg-type]
         if state is not None:
             self.encoder.load_state_dict(state)
         if mode == "linear":

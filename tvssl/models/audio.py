@@ -14,6 +14,8 @@ import torch
 from torch import nn
 from torchvision.models import resnet18
 
+from tvssl.models.normalization import Norm, apply_norm
+
 AudioArch = Literal["resnet18", "tiny"]
 
 
@@ -35,9 +37,10 @@ def _tiny_cnn(width: int = 16) -> nn.Sequential:
 class AudioEncoder(nn.Module):
     """ResNet-18 on a 1-channel log-mel (512-d) or a tiny 2D CNN (64-d)."""
 
-    def __init__(self, arch: AudioArch = "resnet18") -> None:
+    def __init__(self, arch: AudioArch = "resnet18", norm: Norm = "batch") -> None:
         super().__init__()
         self.arch = arch
+        self.norm = norm
         if arch == "resnet18":
             trunk = resnet18(weights=None)
             old = trunk.conv1
@@ -59,6 +62,7 @@ class AudioEncoder(nn.Module):
             self.out_dim = 64
         else:
             raise ValueError(f"AudioEncoder: unknown arch {arch!r}; choose 'resnet18' or 'tiny'")
+        apply_norm(self.trunk, norm)
 
     def forward(self, spec: torch.Tensor) -> torch.Tensor:
         if spec.ndim != 4 or spec.shape[1] != 1:

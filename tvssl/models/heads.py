@@ -11,11 +11,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tvssl.models.normalization import Norm, apply_norm
+
 
 class ProjectionHead(nn.Module):
     """Conv1d(k=1) -> BatchNorm1d -> ReLU -> Conv1d(k=1) -> L2 normalise; [B, in_dim] -> [B, out_dim]."""
 
-    def __init__(self, in_dim: int, hidden_dim: int = 512, out_dim: int = 128) -> None:
+    def __init__(self, in_dim: int, hidden_dim: int = 512, out_dim: int = 128, norm: Norm = "batch") -> None:
         super().__init__()
         self.in_dim = in_dim
         self.out_dim = out_dim
@@ -26,6 +28,7 @@ class ProjectionHead(nn.Module):
             nn.ReLU(inplace=True),
             nn.Conv1d(hidden_dim, out_dim, kernel_size=1),
         )
+        apply_norm(self.net, norm)
 
     def forward(self, feature: torch.Tensor) -> torch.Tensor:
         if feature.ndim != 2 or feature.shape[1] != self.in_dim:

@@ -13,6 +13,8 @@ import torch
 from torch import nn
 from torchvision.models.video import r2plus1d_18
 
+from tvssl.models.normalization import Norm, apply_norm
+
 VideoArch = Literal["r2plus1d_18", "tiny"]
 
 
@@ -67,9 +69,10 @@ def _tiny_r2plus1d(width: int = 16) -> nn.Sequential:
 class VideoEncoder(nn.Module):
     """R(2+1)D-18 trunk (512-d) or a tiny (2+1)D CNN (64-d); input: normalised float clip [B, 3, T, H, W]."""
 
-    def __init__(self, arch: VideoArch = "r2plus1d_18") -> None:
+    def __init__(self, arch: VideoArch = "r2plus1d_18", norm: Norm = "batch") -> None:
         super().__init__()
         self.arch = arch
+        self.norm = norm
         if arch == "r2plus1d_18":
             trunk = r2plus1d_18(weights=None)
             self.out_dim = trunk.fc.in_features
@@ -80,6 +83,7 @@ class VideoEncoder(nn.Module):
             self.out_dim = 64
         else:
             raise ValueError(f"VideoEncoder: unknown arch {arch!r}; choose 'r2plus1d_18' or 'tiny'")
+        apply_norm(self.trunk, norm)
 
     def forward(self, clip: torch.Tensor) -> torch.Tensor:
         if clip.ndim != 5 or clip.shape[1] != 3:
