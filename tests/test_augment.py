@@ -78,3 +78,36 @@ def test_in_place_jitter_is_bitwise_the_out_of_place_formulation() -> None:
     got = VideoAugment().jitter(clips.clone(), torch.Generator().manual_seed(7))
     assert torch.equal(got, expected) and got.stride() == expected.stride()
     assert not torch.equal(got, clips)
+
+
+def test_evaluation_preprocessing_is_the_same_only_for_equal_settings_and_buffers() -> None:
+    """What lets the probe preprocess a batch once for several encoders: equal settings and buffers, in eval."""
+    from tvssl.finetune import FinetuneModule
+    from tvssl.preprocessing import same_evaluation_preprocessing
+
+    def video(**kwargs: object) -> FinetuneModule:
+        return FinetuneModule(modality="video", arch="tiny", **kwargs).eval()  # type: ignore[arg-type]
+
+    def audio(**kwargs: object) -> FinetuneModule:
+        return FinetuneModule(modality="audio", arch="tiny", **kwargs).eval()  # type: ignore[arg-type]
+
+    assert same_evaluation_preprocessing(video(crop_size=28), video(crop_size=28))
+    assert same_evaluation_preprocessing(audio(), audio())
+    assert not same_evaluation_preprocessing(video(crop_size=28), video(crop_size=24))
+    assert not same_evaluation_preprocessing(audio(), audio(n_mels=64))
+    assert not same_evaluation_preprocessing(audio(), audio(sample_rate=8000))
+    assert not same_evaluation_preprocessing(video(), audio())
+    assert not same_evaluation_preprocessing(video().train(), video())
+    changed = video()
+    changed.video_augment.mean += 0.01
+    assert not same_evaluation_preprocessing(video(), changed)
+    window = audio()
+    window.logmel.mel.spectrogram.window[0] += 1
+    assert not same_evaluation_preprocessing(audio(), window)
+    # and sharing is exact: equal modules give equal tensors
+    clips = torch.randint(0, 256, (2, 4, 40, 52, 3), dtype=torch.uint8)
+    batch = {"video": clips, "video_index": torch.arange(2), "clip_index": torch.zeros(2, dtype=torch.long)}
+    a, b = video(crop_size=28), video(crop_size=28)
+    assert torch.equal(
+        a.on_after_batch_transfer(dict(batch), 0)["video"], b.on_after_batch_transfer(dict(batch), 0)["video"]
+    )

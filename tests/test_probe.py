@@ -12,6 +12,7 @@ import torch
 from data_modules.ucf101 import UCF101DataModule
 from tvssl.finetune import FinetuneModule
 from tvssl.probe import file_features, knn_predict, linear_probe_predict, probe_scores, top1_with_se
+from tvssl.probe.features import preprocessing_groups
 
 
 def test_top1_and_its_binomial_standard_error() -> None:
@@ -74,13 +75,26 @@ def test_one_pass_gives_each_encoder_what_probing_it_alone_gives(downstream_sets
     first = FinetuneModule(modality="video", arch="tiny", crop_size=28)
     torch.manual_seed(2)
     second = FinetuneModule(modality="video", arch="tiny", crop_size=24)
-    together = file_features([first, second], dm.samples.test, dm.spec, "video", clips_per_file=3)
-    alone = [
-        file_features([m], dm.samples.test, dm.spec, "video", clips_per_file=3)[0] for m in (first, second)
-    ]
+    torch.manual_seed(3)
+    third = FinetuneModule(
+        modality="video", arch="tiny", crop_size=28
+    )  # first's preprocessing, other weights
+    modules = (first, second, third)
+    crops = []
+    for m in modules:
+        m.video_augment.register_forward_hook(lambda mod, args, out: crops.append(out.shape[-1]))
+    together = file_features(list(modules), dm.samples.test, dm.spec, "video", clips_per_file=3)
+    batches = math.ceil(len(dm.samples.test) * 3 / 64)
+    # One crop per batch for first and third together, one for second.
+    assert preprocessing_groups(list(modules)) == [0, 1, 0]
+    assert sorted(crops) == sorted([28, 24] * batches)
+    crops.clear()
+    alone = [file_features([m], dm.samples.test, dm.spec, "video", clips_per_file=3)[0] for m in modules]
+    assert len(crops) == 3 * batches
     for shared, own in zip(together, alone, strict=True):
         assert torch.equal(shared.features, own.features) and torch.equal(shared.labels, own.labels)
     assert not torch.equal(together[0].features, together[1].features)
+    assert not torch.equal(together[0].features, together[2].features)
 
 
 def _probe_args(root: Path, out: Path, *extra: str) -> list[str]:

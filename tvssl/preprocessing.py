@@ -11,9 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from torch import nn
 
 from tvssl.augment import AudioGain, VideoAugment, training_generator
 from tvssl.models import LogMel
+
+TRANSFORMS = ("video_augment", "audio_gain", "logmel")
 
 
 class DevicePreprocessing:
@@ -48,3 +51,31 @@ class DevicePreprocessing:
             if "audio" in self.preprocessed:
                 batch["audio"] = self.logmel(self.audio_gain(batch["audio"].float(), generator))
         return batch
+
+
+def _description(transform: nn.Module) -> list[tuple[str, type, dict[str, Any]]]:
+    """Every submodule of a transform with its type and plain settings (sizes, rates, shares; no tensors)."""
+    plain = (bool, int, float, str, tuple, type(None))
+    return [
+        (name, type(m), {k: v for k, v in vars(m).items() if not k.startswith("_") and isinstance(v, plain)})
+        for name, m in transform.named_modules()
+    ]
+
+
+def same_evaluation_preprocessing(a: DevicePreprocessing, b: DevicePreprocessing) -> bool:
+    """Whether ``a`` and ``b`` turn every batch into the same tensors when neither is training.
+
+    Outside training no draw is made, so the transforms are deterministic functions of their settings and
+    buffers (normalisation constants, mel filters, windows): equal settings and equal buffers, equal outputs.
+    The probe computes a batch's preprocessing once for all the encoders that share it.
+    """
+    if a.preprocessed != b.preprocessed or getattr(a, "training", True) or getattr(b, "training", True):
+        return False
+    for name in TRANSFORMS:
+        x, y = getattr(a, name), getattr(b, name)
+        if _description(x) != _description(y) or any(True for _ in x.parameters()):
+            return False
+        xb, yb = dict(x.named_buffers()), dict(y.named_buffers())
+        if xb.keys() != yb.keys() or not all(torch.equal(xb[k], yb[k]) for k in xb):
+            return False
+    return True

@@ -3,7 +3,9 @@
 The clips go through each encoder's own device preprocessing, as in fine-tuning's evaluation (centre crop,
 log-mel), so the probe reads exactly the representation fine-tuning would start from. Several encoders are fed
 from one pass over the files: decoding is most of a probe's work on a CPU (HMDB51 of the smoke profile: 9 of
-the 14 seconds of features for one encoder), and it is the same for every encoder probed on a split.
+the 14 seconds of features for one encoder), and it is the same for every encoder probed on a split. So is
+the device preprocessing of encoders whose settings agree (every pretrained row of a sweep): the eval crop's
+resampling was as much CPU as the tiny video encoder itself, so it runs once per batch for each such group.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from data_modules.batching import make_loader
 from data_modules.clip_datasets import EvalClipDataset, collate_clips
 from data_modules.decoding import ClipSpec
 from data_modules.splits import Sample
+from tvssl.preprocessing import same_evaluation_preprocessing
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,16 @@ class FileFeatures:
     features: torch.Tensor
     labels: torch.Tensor
     substituted: int
+
+
+def preprocessing_groups(modules: Sequence[nn.Module]) -> list[int]:
+    """For each module (in eval mode), the index of the first module whose preprocessing it shares: its own
+    index when no module before it has the same."""
+    firsts: list[int] = []
+    for i, module in enumerate(modules):
+        same = (j for j in range(i) if firsts[j] == j and same_evaluation_preprocessing(modules[j], module))  # type: ignore[arg-type]
+        firsts.append(next(same, i))
+    return firsts
 
 
 @torch.no_grad()
@@ -44,10 +57,12 @@ def file_features(
 
     A module is a ``FinetuneModule`` (pretrained or random) put in eval mode: its ``on_after_batch_transfer``
     preprocesses, its ``encoder`` embeds. Every module sees the same decoded batches, each through its own
-    preprocessing. ``on_clips`` hears how many clips each batch held (progress).
+    preprocessing, computed once for the modules whose preprocessing is the same (an encoder must not change
+    its input in place, as none of ``tvssl.models`` does). ``on_clips`` hears how many clips each batch held.
     """
     for module in modules:
         module.eval()
+    shares = preprocessing_groups(modules)
     dataset = EvalClipDataset(samples, spec, modality, clips_per_file)  # type: ignore[arg-type]
     loader = make_loader(
         dataset,
@@ -60,9 +75,12 @@ def file_features(
     counts = torch.zeros(len(samples))
     substituted = 0
     for batch in loader:
+        inputs: dict[int, torch.Tensor] = {}
         for i, module in enumerate(modules):
-            ready = module.on_after_batch_transfer(dict(batch), 0)  # type: ignore[operator]
-            feats = module.encoder(ready[modality]).double()  # type: ignore[operator]
+            if shares[i] not in inputs:
+                ready = module.on_after_batch_transfer(dict(batch), 0)  # type: ignore[operator]
+                inputs[shares[i]] = ready[modality]
+            feats = module.encoder(inputs[shares[i]]).double()  # type: ignore[operator]
             if sums[i] is None:
                 sums[i] = torch.zeros(len(samples), feats.shape[1], dtype=torch.float64)
             sums[i].index_add_(0, batch["video_index"], feats)  # type: ignore[union-attr]
