@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 
 from tvssl.augment import VIDEO_MEAN, VIDEO_STD, AudioGain, VideoAugment
+from tvssl.finetune import FinetuneModule
+from tvssl.preprocessing import same_evaluation_preprocessing
 
 
 def normalised(clip_uint8: torch.Tensor) -> torch.Tensor:
@@ -82,8 +84,6 @@ def test_in_place_jitter_is_bitwise_the_out_of_place_formulation() -> None:
 
 def test_evaluation_preprocessing_is_the_same_only_for_equal_settings_and_buffers() -> None:
     """What lets the probe preprocess a batch once for several encoders: equal settings and buffers, in eval."""
-    from tvssl.finetune import FinetuneModule
-    from tvssl.preprocessing import same_evaluation_preprocessing
 
     def video(**kwargs: object) -> FinetuneModule:
         return FinetuneModule(modality="video", arch="tiny", **kwargs).eval()  # type: ignore[arg-type]

@@ -76,9 +76,8 @@ def test_one_pass_gives_each_encoder_what_probing_it_alone_gives(downstream_sets
     torch.manual_seed(2)
     second = FinetuneModule(modality="video", arch="tiny", crop_size=24)
     torch.manual_seed(3)
-    third = FinetuneModule(
-        modality="video", arch="tiny", crop_size=28
-    )  # first's preprocessing, other weights
+    # first's preprocessing, other weights
+    third = FinetuneModule(modality="video", arch="tiny", crop_size=28)
     modules = (first, second, third)
     crops = []
     for m in modules:

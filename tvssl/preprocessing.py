@@ -73,7 +73,7 @@ def same_evaluation_preprocessing(a: DevicePreprocessing, b: DevicePreprocessing
         return False
     for name in TRANSFORMS:
         x, y = getattr(a, name), getattr(b, name)
-        if _description(x) != _description(y) or any(True for _ in x.parameters()):
+        if _description(x) != _description(y) or next(x.parameters(), None) is not None:
             return False
         xb, yb = dict(x.named_buffers()), dict(y.named_buffers())
         if xb.keys() != yb.keys() or not all(torch.equal(xb[k], yb[k]) for k in xb):

@@ -10,12 +10,12 @@ models, and every shipped config, use ``"batch"``.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 from torch import nn
 
 Norm = Literal["batch", "group"]
-NORMS: tuple[str, ...] = ("batch", "group")
+NORMS: tuple[str, ...] = get_args(Norm)
 # Channels are split into at most this many groups (the GroupNorm paper's 32 is for 64+ channel layers; the
 # tiny encoders' first layers have 16).
 MAX_GROUPS = 8
