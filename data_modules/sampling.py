@@ -296,7 +296,7 @@ class LongFormBatchSampler(Sampler[list[tuple[int, int]]]):
         rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([self.seed, epoch, int(i)])))
         chosen = self._draw_titles(rng)
         sizes = self._weights[chosen]
-        widths = sizes if self.w == WHOLE_TITLE or self.k == 1 else np.minimum(sizes, self.w)
+        widths = self.widths()[chosen]
         starts = rng.integers(0, sizes - widths + 1)
         slots = starts[:, None] + self._draw_offsets(rng, widths)
         plan = np.empty((self.batch_size, 2), dtype=np.int64)
@@ -356,6 +356,29 @@ class LongFormBatchSampler(Sampler[list[tuple[int, int]]]):
                 vals[rows, cols] = rng.integers(0, w_wide[rows])
             out[wide] = vals
         return out
+
+    def widths(self) -> np.ndarray:
+        """The window each eligible title is sampled in: ``min(M_n, w)``, or ``M_n`` for w = Mn and for k = 1."""
+        if self.w == WHOLE_TITLE or self.k == 1:
+            return self._weights.copy()
+        return np.minimum(self._weights, self.w)
+
+    def same_batches_as(self, other: LongFormBatchSampler) -> bool:
+        """Whether ``plan_batch`` gives ``other``'s batches for every (epoch, i): the same seed, batch, k,
+        epoch length, titles and per-title window. Two window settings that both hold every title here (say
+        w = 1024 and Mn on titles of at most 960 slots) draw the very same batches, so a sweep need not train
+        the second: the random draws of ``plan_batch`` depend on w only through these widths."""
+        return (
+            self.seed == other.seed
+            and self.k == other.k
+            and self.batch_size == other.batch_size
+            and self.num_replicas == other.num_replicas
+            and self.rank == other.rank
+            and self._num_batches == other._num_batches
+            and np.array_equal(self._titles, other._titles)
+            and np.array_equal(self._weights, other._weights)
+            and np.array_equal(self.widths(), other.widths())
+        )
 
     def _fingerprint(self) -> dict[str, Any]:
         return {

@@ -313,3 +313,36 @@ def test_a_probe_step_probes_the_rows_not_yet_probed_in_one_command(
     assert main(["probe", "movie_k4_Mn", "esc50", *common]) == 0 and seen == []
     assert main(["probe", "movie_k1", "movie_k99", "esc50", *common]) == 2
     assert "unknown row 'movie_k99'" in capsys.readouterr().err
+
+
+def test_smoke_window_rows_that_hold_a_whole_title_wait_for_their_whole_title_row(tmp_path: Path) -> None:
+    """8-minute smoke titles have 960 slots: w = 1024 waits for w = Mn (tvssl.same_batches may then share its
+    training), w = 512 does not; nor does w = 1024 on 9-minute titles, or when Mn is not among the rows."""
+
+    def waits(*args: str) -> dict[str, bool]:
+        planned = subprocess.run(
+            ["make", "-n", "-p", "--no-print-directory", "ablation", f"RESULTS={tmp_path}/r", *args],
+            cwd=REPO, capture_output=True, text=True,
+        )  # fmt: skip
+        assert planned.returncode == 0, planned.stderr
+        rules = {
+            line.split(":", 1)[0]: line
+            for line in planned.stdout.splitlines()
+            if "/pretrain/last.ckpt:" in line
+        }
+        mn = f"{tmp_path}/r/movie_k16_Mn/pretrain/last.ckpt"
+        return {
+            row: mn in rules[f"{tmp_path}/r/{row}/pretrain/last.ckpt"]
+            for row in ("movie_k16_w512", "movie_k16_w1024")
+        }
+
+    rows = "ROWS=movie_k16_Mn movie_k16_w512 movie_k16_w1024"
+    assert waits("PROFILE=smoke", rows) == {"movie_k16_w512": False, "movie_k16_w1024": True}
+    assert waits("PROFILE=smoke", rows, "SMOKE_MINUTES=9") == {
+        "movie_k16_w512": False,
+        "movie_k16_w1024": False,
+    }
+    assert waits("PROFILE=smoke", "ROWS=movie_k16_w512 movie_k16_w1024") == {
+        "movie_k16_w512": False,
+        "movie_k16_w1024": False,
+    }

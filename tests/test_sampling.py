@@ -169,6 +169,39 @@ def test_same_seed_same_batches_other_seed_or_epoch_differs() -> None:
         assert not np.array_equal(plan(0, i), plan(0, i + 1))
 
 
+@FAST
+@given(cfg=configs(), extra=st.integers(0, 3000), epoch=st.integers(0, 3))
+def test_same_batches_as_is_exactly_plan_batch_equality(cfg: dict, extra: int, epoch: int) -> None:
+    """A window that holds every title (w >= max M_n) draws Mn's batches, and same_batches_as says so; a window
+    narrower than some eligible title is refused (its batches differ wherever it draws that title's slots)."""
+    cfg = {**cfg, "w": "Mn"}
+    whole = LongFormBatchSampler(**cfg)
+    longest = max(n for n in cfg["num_slots"] if n >= cfg["k"])
+    covering = LongFormBatchSampler(**{**cfg, "w": max(cfg["k"], longest + extra)})
+    assert covering.same_batches_as(whole) and whole.same_batches_as(covering)
+    for i in range(len(whole)):
+        assert np.array_equal(covering.plan_batch(epoch, i), whole.plan_batch(epoch, i))
+    if cfg["k"] > 1 and longest > cfg["k"]:
+        narrow = LongFormBatchSampler(**{**cfg, "w": longest - 1})
+        assert not narrow.same_batches_as(whole)
+
+
+def test_same_batches_as_refuses_any_other_setting() -> None:
+    cfg = {"num_slots": [40, 50, 60, 70], "k": 4, "w": 64, "batch_size": 8, "seed": 3}
+    base = LongFormBatchSampler(**{**cfg, "w": "Mn"})
+    assert LongFormBatchSampler(**cfg).same_batches_as(LongFormBatchSampler(**cfg))
+    assert not LongFormBatchSampler(**cfg).same_batches_as(base)  # 70 > 64
+    for change in (
+        {"seed": 4},
+        {"k": 2},
+        {"batch_size": 16},
+        {"num_slots": [40, 50, 60, 71]},
+        {"num_slots": [40, 50, 60]},
+        {"clips_per_epoch": 16},
+    ):
+        assert not LongFormBatchSampler(**{**cfg, "w": 80, **change}).same_batches_as(base), change
+
+
 def test_epoch_position_semantics() -> None:
     sampler = LongFormBatchSampler([40] * 10, k=2, w=8, batch_size=4, seed=2, clips_per_epoch=20)
     assert len(sampler) == 5

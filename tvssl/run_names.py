@@ -2,6 +2,7 @@
 
     RESULTS/<row>/pretrain/last.ckpt           final pretraining checkpoint
     RESULTS/<row>/pretrain/metrics.csv         the loss curve
+    RESULTS/<row>/pretrain/same_batches.json   only for a row not trained itself: whose training it shares
     RESULTS/<row>/<task>_split<s>/metrics.json fine-tuning result on HMDB51 or UCF101, e.g. ucf101_split1
     RESULTS/<row>/esc50_fold<f>_seed<n>/...    fine-tuning result on ESC-50, e.g. esc50_fold1_seed2
     RESULTS/<row>/probe_<task>/probe.json      frozen-feature probe (linear + k-NN) on split 1 / the test fold
@@ -30,6 +31,7 @@ TASKS = tuple(sorted((*SPLIT_TASKS, SEED_TASK)))
 PRETRAIN = "pretrain"
 CHECKPOINT = "last.ckpt"
 LOSS_LOG = "metrics.csv"
+SAME_BATCHES = "same_batches.json"
 FINETUNE_RESULT = "metrics.json"
 PROBE_RESULT = "probe.json"
 PROBE_RUN = "probe_{task}"

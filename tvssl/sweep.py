@@ -42,6 +42,7 @@ from tvssl.run_names import (
     probe_run_name,
     runs_dir_name,
 )
+from tvssl.same_batches import publish_twin, read_twin, same_batches, twin_row
 
 EXPERIMENTS_ENV = "TVSSL_EXPERIMENTS"
 SECTION_ENV = {"movie": "MOVIE_ROOT", "tv": "TV_ROOT"}
@@ -240,21 +241,56 @@ def _claim(runs: Path, name: str) -> tuple[Path, Path | None]:
     return run_dir, made
 
 
-def pretrain(sweep: Sweep, row: Row) -> int:
-    """Pretrain ``row`` (resuming an earlier attempt), then publish its checkpoint and merged loss curve."""
-    out = sweep.results / row.name / PRETRAIN
-    runs = sweep.runs
+def pretrain_args(sweep: Sweep, row: Row) -> list[str]:
+    """The `tvssl fit` arguments of ``row``'s pretraining, short of a checkpoint to resume from."""
     what = f"tvssl ablation pretrain {row.name} (PROFILE=paper)"
     root = sweep.data_root(SECTION_ENV[row.dataset], sweep.smoke_data / row.dataset, what)
-    args = [
-        "--config",
-        str(sweep.experiments_dir() / f"{row.name}.yaml"),
+    return [
+        "--config", str(sweep.experiments_dir() / f"{row.name}.yaml"),
         *sweep.profile_configs("pretrain"),
-    ]
+        "--data.init_args.root", root,
+        "--run.dir", str(sweep.runs),
+        "--run.wandb", sweep.wandb,
+        *sweep.seed_args(),
+    ]  # fmt: skip
+
+
+def _shared_training(sweep: Sweep, row: Row) -> tuple[str, str] | None:
+    """The row already trained whose training ``row``'s would repeat (``tvssl.same_batches``), and why."""
+    twin = twin_row(row)
+    if twin is None or not (sweep.experiments_dir() / f"{twin.name}.yaml").is_file():
+        return None
+    twin_out = sweep.results / twin.name / PRETRAIN
+    if not ((twin_out / CHECKPOINT).is_file() and (twin_out / LOSS_LOG).is_file()):
+        return None
+    if read_twin(twin_out) is not None:
+        return None  # the twin holds a third row's training: compare with that row itself
+    extra = list(sweep.fit_args)
+    reason = same_batches(pretrain_args(sweep, row) + extra, pretrain_args(sweep, twin) + extra)
+    return None if reason is None else (twin.name, reason)
+
+
+def pretrain(sweep: Sweep, row: Row) -> int:
+    """Pretrain ``row`` (resuming an earlier attempt), then publish its checkpoint and merged loss curve.
+
+    A row whose training would repeat another's step for step (``tvssl.same_batches``) is not trained: the
+    other's checkpoint and loss curve are published under its name, with a record saying so."""
+    out = sweep.results / row.name / PRETRAIN
+    runs = sweep.runs
+    args = pretrain_args(sweep, row)
     resume = latest_checkpoint(runs, row.name)
+    # Every rank of a launched step decides alike (the same files), so none starts a fit the others skip.
+    shared = None if resume is not None else _shared_training(sweep, row)
+    if shared is not None:
+        twin, reason = shared
+        if launched_rank() == 0:
+            publish_twin(out, twin, sweep.results / twin / PRETRAIN, reason)
+            print(
+                f"tvssl ablation: pretrain {row.name}: not trained, it would repeat {twin} ({reason})",
+                flush=True,
+            )
+        return 0
     run_dir, made = _claim(runs, row.name)
-    args += ["--data.init_args.root", root, "--run.dir", str(runs), "--run.wandb", sweep.wandb]
-    args += sweep.seed_args()
     if resume is not None:
         print(f"tvssl ablation: resuming {row.name} from {resume}", flush=True)
         args += ["--ckpt_path", str(resume)]
@@ -319,7 +355,8 @@ def probe(sweep: Sweep, rows: Sequence[str], task: str, partition: int) -> int:
     fine-tuning would; random init takes its architecture from the profile's ``random-init.yaml`` when there
     is one (the smoke profile's tiny encoders), else the paper's defaults. Rows already probed are skipped;
     the others share one `tvssl probe` (its files are decoded once), whose output goes to
-    ``RESULTS/probe_<task>.console.log``; a probe of one encoder logs beside its result instead
+    ``RESULTS/probe_<task>.console.log``. Rows whose checkpoint is one file (``tvssl.same_batches``) are probed
+    once and the result copied. A probe of one encoder logs beside its result instead
     (``RESULTS/<row>/probe_<task>.console.log``), because make runs random init's probe of a task while
     the rows' probe of that task may be running, and two steps must never write one log.
     """
@@ -332,11 +369,23 @@ def probe(sweep: Sweep, rows: Sequence[str], task: str, partition: int) -> int:
     ]
     command = [sys.executable, "-m", "tvssl.cli", "probe"]
     todo = []
+    # checkpoint file -> the result that probes it: rows that share a training (same_batches) share its probe
+    probed: dict[Path, Path] = {}
+    copies: list[tuple[Path, Path]] = []
     for row in rows:
         result = sweep.results / row / probe_run_name(task) / PROBE_RESULT
+        checkpoint = sweep.results / row / PRETRAIN / CHECKPOINT
+        key = checkpoint.resolve() if row != RANDOM_INIT and checkpoint.exists() else None
         if result.exists():
             print(f"tvssl ablation: {result} exists, nothing to do")
+            if key is not None:
+                probed.setdefault(key, result)
             continue
+        if key is not None and key in probed:
+            copies.append((probed[key], result))
+            continue
+        if key is not None:
+            probed[key] = result
         args = list(data_args)
         if row == RANDOM_INIT:
             random_init = sweep.experiments_dir() / sweep.profile / "random-init.yaml"
@@ -345,21 +394,22 @@ def probe(sweep: Sweep, rows: Sequence[str], task: str, partition: int) -> int:
             )
             args += sweep.seed_args(data=False)
         else:
-            checkpoint = sweep.results / row / PRETRAIN / CHECKPOINT
             if not checkpoint.exists():
                 raise UserError(f"{checkpoint} is missing; pretrain {row} first")
             args += ["--model.init_args.pretrained", str(checkpoint.resolve())]
         args += ["--data.init_args.root", root, f"--data.init_args.{partition_key(task)}", str(partition)]
         command += [*(["--and"] if todo else []), "--out", str(result), *args]
         todo.append(result)
-    if not todo:
-        return 0
-    for result in todo:
-        result.parent.mkdir(parents=True, exist_ok=True)
-    folder = sweep.results if len(todo) > 1 else todo[0].parent.parent
-    log = folder / f"{probe_run_name(task)}.{CONSOLE_LOG}"
-    count = f"{len(todo)} encoder" + ("s" if len(todo) > 1 else "")
-    code = run_step(f"probe {task} ({count})", command, log)
-    if code != 0:
-        return _failed(f"`tvssl probe` failed ({code}); its output: {log}", code)
+    if todo:
+        for result in todo:
+            result.parent.mkdir(parents=True, exist_ok=True)
+        folder = sweep.results if len(todo) > 1 else todo[0].parent.parent
+        log = folder / f"{probe_run_name(task)}.{CONSOLE_LOG}"
+        count = f"{len(todo)} encoder" + ("s" if len(todo) > 1 else "")
+        code = run_step(f"probe {task} ({count})", command, log)
+        if code != 0:
+            return _failed(f"`tvssl probe` failed ({code}); its output: {log}", code)
+    for source, result in copies:
+        write_atomic(result, source.read_bytes())
+        print(f"tvssl ablation: {result}: a copy of {source} (the same checkpoint)", flush=True)
     return 0

@@ -12,7 +12,7 @@ import csv
 import io
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -109,11 +109,15 @@ def _paper_value(reference: dict[str, dict[str, float]], row: str, task: str) ->
 
 
 def render_probe_markdown(
-    records: list[ProbeRecord], reference: dict[str, dict[str, float]] | None = None, runs: int = 1
+    records: list[ProbeRecord],
+    reference: dict[str, dict[str, float]] | None = None,
+    runs: int = 1,
+    twins: Mapping[str, str] | None = None,
 ) -> str:
     """Probe top-1 ± s.e. (k-NN beside it) per row and task, each beside the paper's fine-tuned number of the
     row; the baseline first, then rows in table order. ``runs`` > 1: the records pool that many pretraining
-    runs (``tvssl.report.replicates``), and the heading says so."""
+    runs (``tvssl.report.replicates``), and the heading says so. ``twins``: row -> the row whose training it
+    shares (``tvssl.same_batches``), said beside its name."""
     linear, knn = _lookup(records), _lookup(records, "knn_top1")
     reference = reference or {}
     rows = sorted({r.row for r in records if r.metric != "video_top1"}, key=display_order)
@@ -144,6 +148,8 @@ def render_probe_markdown(
             )
             cells.append(_paper_value(reference, row, task))
         label = row + (" *(control)*" if row == CONTROL else " *(no pretraining)*" if row == BASELINE else "")
+        if twins and row in twins:
+            label += f" *(= {twins[row]}: the same batches, trained once)*"
         lines.append(f"| {label} | {k or '—'} | {w or '—'} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

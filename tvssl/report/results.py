@@ -25,6 +25,7 @@ from tvssl.run_names import (
     parse_run_name,
     run_name_patterns,
 )
+from tvssl.same_batches import read_twin
 
 LOSS_COLUMNS = ("train/loss", "train/loss_step")
 HELD_OUT_COLUMNS = (
@@ -53,6 +54,8 @@ class RowResults:
     loss: LossCurve | None = None
     held_out: dict[str, float] = field(default_factory=dict)
     """The last logged value of each of ``HELD_OUT_COLUMNS`` the pretraining log has."""
+    same_batches_as: str | None = None
+    """The row whose training this row's pretrain folder holds, not trained itself (``tvssl.same_batches``)."""
     splits: dict[str, dict[int, float]] = field(default_factory=lambda: {task: {} for task in SPLIT_TASKS})
     """Per split task (hmdb51, ucf101): top-1 by split."""
     esc50: dict[tuple[int, int], float] = field(default_factory=dict)
@@ -160,6 +163,7 @@ def _collect_row(row: Row, row_dir: Path, warnings: list[str]) -> RowResults:
         if parse_probe_name(entry.name) is not None:
             continue  # read by report.probes
         if entry.name == PRETRAIN:
+            found.same_batches_as = read_twin(entry)
             found.loss = _collect_loss(entry / LOSS_LOG, warnings)
             if found.loss is not None:
                 found.held_out = read_last_values(entry / LOSS_LOG, HELD_OUT_COLUMNS)
