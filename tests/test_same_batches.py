@@ -63,13 +63,14 @@ def test_no_manifest_yet_means_no_claim(movie_corpus: Path, tmp_path: Path) -> N
 
 @pytest.mark.slow
 def test_a_sweep_trains_the_whole_title_row_once_and_shares_it(
-    indexed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    indexed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("MOVIE_ROOT", str(indexed))
     results, runs = tmp_path / "results", tmp_path / "runs"
     common = ["--results", str(results), "--runs", str(runs), "--experiments", str(EXPERIMENTS), "--wandb"]
     common += ["disabled", "--", *tiny_overrides(indexed, runs, 32), *TINY_FIT]
     assert main(["pretrain", "movie_k16_Mn", *common]) == 0
+    capfd.readouterr()
     mn = results / "movie_k16_Mn" / "pretrain"
     assert read_twin(mn) is None
 
@@ -84,7 +85,9 @@ def test_a_sweep_trains_the_whole_title_row_once_and_shares_it(
     assert read_twin(shared) == "movie_k16_Mn"
     record = json.loads((shared / "same_batches.json").read_text())
     assert "within w = 128" in record["reason"]
-    assert "not trained, it would repeat movie_k16_Mn" in capsys.readouterr().out
+    said = capfd.readouterr()
+    assert "not trained, it would repeat movie_k16_Mn" in said.out
+    assert "GPU available" not in said.out + said.err  # the console stays one line per step
 
     # w = 64 is narrower than the titles: it trains. So does a row with an earlier attempt to resume.
     monkeypatch.setattr(sweep, "run_fit", lambda args, *rest: fits.append(args) or 1)
@@ -116,3 +119,6 @@ def test_a_sweep_trains_the_whole_title_row_once_and_shares_it(
     report = write_report(results, tmp_path / "report")
     assert "| movie_k16_w128 *(= movie_k16_Mn: the same batches, trained once)* |" in report.markdown
     assert "| movie_k16_Mn |" in report.markdown
+    assert (
+        "| movie_k16_w128 *(= movie_k16_Mn: the same batches, trained once)* | 16 | 128 |" in report.markdown
+    )

@@ -13,6 +13,7 @@ yet, an earlier attempt of the row to resume) trains the row as usual.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -60,7 +61,14 @@ def same_batches(argv: Sequence[str], twin_argv: Sequence[str]) -> str | None:
     """
     from tvssl.lightning_cli import unrun  # torch and lightning: only when a row has a twin to compare with
 
-    cli, twin = unrun(argv), unrun(twin_argv)
+    # The sweep's console is one line per step: Lightning's notes on building a trainer are not one of them.
+    notes = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    level = notes.level
+    notes.setLevel(logging.WARNING)
+    try:
+        cli, twin = unrun(argv), unrun(twin_argv)
+    finally:
+        notes.setLevel(level)
     if _settings(cli.config) != _settings(twin.config):
         return None
     for module in (cli.datamodule, twin.datamodule):

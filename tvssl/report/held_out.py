@@ -32,7 +32,7 @@ def render_held_out_markdown(results: Results) -> str:
         if "val/title_found_v2a" not in values:
             continue
         lines.append(
-            f"| {name} | {row.row.k} | {row.row.w_label} | {_pair(values, 'title_found')} | "
+            f"| {name}{row.twin_note} | {row.row.k} | {row.row.w_label} | {_pair(values, 'title_found')} | "
             f"{_pair(values, 'clip_in_title')} | {int(values.get('val/clips', 0))} |"
         )
     if not lines:

@@ -112,12 +112,12 @@ def render_probe_markdown(
     records: list[ProbeRecord],
     reference: dict[str, dict[str, float]] | None = None,
     runs: int = 1,
-    twins: Mapping[str, str] | None = None,
+    notes: Mapping[str, str] | None = None,
 ) -> str:
     """Probe top-1 ± s.e. (k-NN beside it) per row and task, each beside the paper's fine-tuned number of the
     row; the baseline first, then rows in table order. ``runs`` > 1: the records pool that many pretraining
-    runs (``tvssl.report.replicates``), and the heading says so. ``twins``: row -> the row whose training it
-    shares (``tvssl.same_batches``), said beside its name."""
+    runs (``tvssl.report.replicates``), and the heading says so. ``notes``: said beside a row's name (a row
+    that shares another's training, ``RowResults.twin_note``)."""
     linear, knn = _lookup(records), _lookup(records, "knn_top1")
     reference = reference or {}
     rows = sorted({r.row for r in records if r.metric != "video_top1"}, key=display_order)
@@ -148,8 +148,7 @@ def render_probe_markdown(
             )
             cells.append(_paper_value(reference, row, task))
         label = row + (" *(control)*" if row == CONTROL else " *(no pretraining)*" if row == BASELINE else "")
-        if twins and row in twins:
-            label += f" *(= {twins[row]}: the same batches, trained once)*"
+        label += (notes or {}).get(row, "")
         lines.append(f"| {label} | {k or '—'} | {w or '—'} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

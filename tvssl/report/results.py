@@ -61,6 +61,12 @@ class RowResults:
     esc50: dict[tuple[int, int], float] = field(default_factory=dict)
     """Top-1 by (fold, seed)."""
 
+    @property
+    def twin_note(self) -> str:
+        """Said beside the row's name in the report's tables when the row shares another row's training."""
+        twin = self.same_batches_as
+        return "" if twin is None else f" *(= {twin}: the same batches, trained once)*"
+
     def is_empty(self) -> bool:
         return self.loss is None and not (any(self.splits.values()) or self.esc50)
 

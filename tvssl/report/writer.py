@@ -88,8 +88,8 @@ def write_report(
     probes += finetune_records(table)
     claims = verdicts(probes)
     rest = ""
-    twins = {name: found.same_batches_as for name, found in results.rows.items() if found.same_batches_as}
-    probe_md = render_probe_markdown(probes, reference, runs=1 + len(replicates), twins=twins)
+    notes = {name: found.twin_note for name, found in results.rows.items()}
+    probe_md = render_probe_markdown(probes, reference, runs=1 + len(replicates), notes=notes)
     if probe_md:
         rest += "\n" + probe_md + "".join(f"\n- {claim}" for claim in claims) + ("\n" if claims else "")
     figure_claims = ordering_lines(results)
