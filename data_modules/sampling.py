@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 from torch.utils.data import Sampler
 
+from data_modules.sampler_settings import check_divisible, check_rank, check_seed, positive_int, slot_counts
+
 WHOLE_TITLE = "Mn"
 
 # Groups whose window is narrower than this many times k get their k slots from a random permutation of the
@@ -30,38 +32,6 @@ _PERMUTE_BELOW = 4
 # Titles are drawn by repeating draws with replacement while the heaviest G titles hold at most this share of all
 # slots (each draw is then new with probability >= 1/2); otherwise by exponential keys over all titles.
 _REPEAT_DRAW_MAX_SHARE = 0.5
-
-
-def _positive_int(value: Any, name: str, hint: str) -> int:
-    """``value`` as an int >= 1, or a ValueError naming the setting; bools are refused, they are never meant."""
-    if isinstance(value, bool):
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}; {hint}")
-    try:
-        number = as_index(value)
-    except TypeError:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}; {hint}") from None
-    if number < 1:
-        raise ValueError(f"{name} must be >= 1, got {number}; {hint}")
-    return number
-
-
-def _as_slot_counts(num_slots: Sequence[int] | np.ndarray) -> np.ndarray:
-    counts = np.asarray(num_slots)
-    if counts.ndim != 1 or counts.size == 0:
-        raise ValueError(
-            f"num_slots must be a non-empty 1-D sequence of per-title slot counts, got shape {counts.shape}; "
-            "build it from the manifest's num_slots column"
-        )
-    if counts.dtype.kind not in "iu":
-        raise ValueError(
-            f"num_slots must hold integers (slots per title), got dtype {counts.dtype}; "
-            "slot counts come from the manifest's num_slots column"
-        )
-    counts = counts.astype(np.int64)
-    if (counts < 0).any():
-        bad = int(np.flatnonzero(counts < 0)[0])
-        raise ValueError(f"num_slots[{bad}] = {counts[bad]} is negative; a title has 0 or more slots")
-    return counts
 
 
 class LongFormBatchSampler(Sampler[list[tuple[int, int]]]):
@@ -108,14 +78,14 @@ class LongFormBatchSampler(Sampler[list[tuple[int, int]]]):
         clips_per_epoch: int | None = None,
     ) -> None:
         super().__init__()
-        counts = _as_slot_counts(num_slots)
-        self.k = _positive_int(k, "k (clips per title in a group)", "k = 1 is the uniform baseline")
+        counts = slot_counts(num_slots)
+        self.k = positive_int(k, "k (clips per title in a group)", "k = 1 is the uniform baseline")
         self.w: int | str = self._check_window(w, self.k)
-        self.batch_size = _positive_int(batch_size, "batch_size (global batch B)", "the paper uses 512")
-        self.num_replicas = _positive_int(num_replicas, "num_replicas (world size)", "use 1 for one process")
-        self.rank = self._check_rank(rank, self.num_replicas)
-        self.seed = self._check_seed(seed)
-        self._check_divisible(self.batch_size, self.k, self.num_replicas)
+        self.batch_size = positive_int(batch_size, "batch_size (global batch B)", "the paper uses 512")
+        self.num_replicas = positive_int(num_replicas, "num_replicas (world size)", "use 1 for one process")
+        self.rank = check_rank(rank, self.num_replicas)
+        self.seed = check_seed(seed)
+        check_divisible(self.batch_size, self.k, self.num_replicas)
 
         self.num_titles = int(counts.size)
         self._num_slots_total = int(counts.sum())
@@ -138,7 +108,7 @@ class LongFormBatchSampler(Sampler[list[tuple[int, int]]]):
                     + "; lower batch_size, add titles, or set clips_per_epoch"
                 )
         else:
-            self.clips_per_epoch = _positive_int(
+            self.clips_per_epoch = positive_int(
                 clips_per_epoch,
                 "clips_per_epoch",
                 "leave it unset to use every slot of the corpus once per epoch",
@@ -187,37 +157,6 @@ class LongFormBatchSampler(Sampler[list[tuple[int, int]]]):
                 f"use w >= k (w = k means adjacent clips) or w={WHOLE_TITLE!r}"
             )
         return window
-
-    @staticmethod
-    def _check_rank(rank: int, num_replicas: int) -> int:
-        if isinstance(rank, bool) or not isinstance(rank, (int, np.integer)):
-            raise ValueError(f"rank must be an int in [0, {num_replicas}), got {rank!r}")
-        if not 0 <= rank < num_replicas:
-            raise ValueError(
-                f"rank={rank} is out of range for num_replicas={num_replicas}; it must be in [0, {num_replicas})"
-            )
-        return int(rank)
-
-    @staticmethod
-    def _check_seed(seed: int) -> int:
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"seed must be a non-negative int, got {seed!r}")
-        return int(seed)
-
-    @staticmethod
-    def _check_divisible(batch_size: int, k: int, num_replicas: int) -> None:
-        if batch_size % num_replicas:
-            raise ValueError(
-                f"batch_size={batch_size} is the global batch and must split evenly over num_replicas="
-                f"{num_replicas} devices; choose a multiple of {num_replicas * k} (k * devices)"
-            )
-        per_device = batch_size // num_replicas
-        if per_device % k:
-            raise ValueError(
-                f"the per-device batch batch_size / num_replicas = {batch_size} / {num_replicas} = {per_device} is "
-                f"not a multiple of k={k}, so groups of k clips cannot stay on one device; choose batch_size as "
-                f"a multiple of {num_replicas * k} (k * devices) or change k"
-            )
 
     def _describe_exclusions(self, counts: np.ndarray) -> str:
         if self.excluded.size == 0:
@@ -419,5 +358,5 @@ class LongFormBatchSampler(Sampler[list[tuple[int, int]]]):
                 "cannot resume the sampler: the checkpoint was made with a different corpus or (k, w, batch) "
                 f"setting ({'; '.join(differ)}); resume with the same manifest and config, or start a new run"
             )
-        self.seed = self._check_seed(state["seed"])
+        self.seed = check_seed(state["seed"])
         self.set_position(state["epoch"], state["next_batch"])

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tvssl.commands.ablation import main
+from tvssl.pretrain_results import merge_loss_logs
 from tvssl.run_names import (
     FinetuneRun,
     finetune_run_name,
@@ -20,7 +21,7 @@ from tvssl.run_names import (
     seed_run_name,
     split_run_name,
 )
-from tvssl.sweep import EXPERIMENTS_ENV, merge_loss_logs
+from tvssl.sweep import EXPERIMENTS_ENV
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -11,9 +11,10 @@ import tvssl.sweep as sweep
 from tests.overrides import tiny_overrides
 from tvssl.commands.ablation import main
 from tvssl.lightning_cli import instantiate
+from tvssl.pretrain_results import read_twin
 from tvssl.report.writer import write_report
 from tvssl.rows import Row
-from tvssl.same_batches import read_twin, same_batches, twin_row
+from tvssl.same_batches import same_batches, twin_row
 
 REPO = Path(__file__).resolve().parents[1]
 EXPERIMENTS = REPO / "experiments"

@@ -5,23 +5,19 @@ of 960 slots) samples exactly as the w = Mn row of its k does: ``LongFormBatchSa
 every other setting of the two fits is equal too (seed, model, schedule, data, the sweep's extra arguments),
 the second training repeats the first step for step: the smoke table's w = 1024, w = 2048 and w = Mn rows
 logged the same losses to the last digit. So the sweep publishes the first row's checkpoint and loss curve under
-the second row's name, with a record that says so, instead of spending a pretraining on a copy; the report marks
+the second row's name, with a record that says so (``tvssl.pretrain_results.publish_twin``), instead of spending a pretraining on a copy; the report marks
 such rows. Anything short of that proof (another setting differs, a title longer than w, the twin not trained
 yet, an earlier attempt of the row to resume) trains the row as usual.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from data_modules.atomic_write import write_atomic
 from tvssl.rows import Row
-from tvssl.run_names import CHECKPOINT, LOSS_LOG, SAME_BATCHES
 
 PROVENANCE_KEYS = ("config",)
 """Parsed-config keys that say where settings came from rather than what they are."""
@@ -83,28 +79,3 @@ def same_batches(argv: Sequence[str], twin_argv: Sequence[str]) -> str | None:
         f"every training title has at most {int(ours.widths().max())} slots, within w = {ours.w}, and every other "
         "setting is equal: the same batches, so the same training"
     )
-
-
-def publish_twin(out: Path, twin: str, twin_out: Path, reason: str) -> None:
-    """``out`` (a row's pretrain folder) gets the twin's checkpoint (a link to the same file), a copy of its loss
-    curve, and ``same_batches.json`` naming the twin and why; the report reads the last."""
-    out.mkdir(parents=True, exist_ok=True)
-    target = (twin_out / CHECKPOINT).resolve()
-    write_atomic(out / LOSS_LOG, (twin_out / LOSS_LOG).read_bytes())
-    record = {"same_batches_as": twin, "reason": reason, "checkpoint": str(target)}
-    write_atomic(out / SAME_BATCHES, json.dumps(record, indent=2) + "\n")
-    link = out / CHECKPOINT
-    link.unlink(missing_ok=True)
-    link.symlink_to(os.path.relpath(target, out.resolve()))
-
-
-def read_twin(pretrain_dir: Path) -> str | None:
-    """The row whose training a row's pretrain folder holds (``publish_twin``), or None for a row trained itself."""
-    path = pretrain_dir / SAME_BATCHES
-    if not path.is_file():
-        return None
-    try:
-        name = json.loads(path.read_text()).get("same_batches_as")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return name if isinstance(name, str) else None

@@ -15,8 +15,6 @@ A pretraining that was interrupted resumes from the newest ``last.ckpt`` of its 
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import subprocess
 import sys
@@ -28,6 +26,7 @@ from pathlib import Path
 from data_modules.atomic_write import write_atomic
 from data_modules.roots import RootError, resolve_root
 from tvssl.errors import UserError
+from tvssl.pretrain_results import link_checkpoint, merge_loss_logs, publish_twin, read_twin
 from tvssl.progress import PROGRESS_ENV, live_console, parallel_make, read_progress, status_line
 from tvssl.rows import RANDOM_INIT, Row
 from tvssl.run_dirs import RUN_DIR_ENV, claim_run_dir, discard_if_unused
@@ -42,7 +41,7 @@ from tvssl.run_names import (
     probe_run_name,
     runs_dir_name,
 )
-from tvssl.same_batches import publish_twin, read_twin, same_batches, twin_row
+from tvssl.same_batches import same_batches, twin_row
 
 EXPERIMENTS_ENV = "TVSSL_EXPERIMENTS"
 SECTION_ENV = {"movie": "MOVIE_ROOT", "tv": "TV_ROOT"}
@@ -113,29 +112,6 @@ def latest_checkpoint(runs: Path, name: str) -> Path | None:
     """The newest last.ckpt of earlier attempts at this row, to resume from."""
     found = sorted((runs / name).glob(f"*/checkpoints/{CHECKPOINT}"), key=lambda p: p.stat().st_mtime)
     return found[-1] if found else None
-
-
-def merge_loss_logs(run_dirs: Sequence[Path], out: Path) -> int:
-    """One metrics.csv from several attempts, oldest first: a resumed attempt replaces the steps it re-ran."""
-    fields: list[str] = []
-    merged: list[dict[str, str]] = []
-    for run_dir in run_dirs:
-        path = run_dir / LOSS_LOG
-        if not path.is_file():
-            continue
-        with path.open(newline="") as f:
-            reader = csv.DictReader(f)
-            rows = [r for r in reader if r.get("step")]
-            fields += [c for c in reader.fieldnames or [] if c not in fields]
-        if rows:
-            first = min(int(r["step"]) for r in rows)
-            merged = [r for r in merged if int(r["step"]) < first] + rows
-    text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=fields, lineterminator="\r\n")
-    writer.writeheader()
-    writer.writerows(merged)
-    write_atomic(out, text.getvalue())
-    return len(merged)
 
 
 def launched_rank() -> int:
@@ -255,8 +231,8 @@ def pretrain_args(sweep: Sweep, row: Row) -> list[str]:
     ]  # fmt: skip
 
 
-def _shared_training(sweep: Sweep, row: Row) -> tuple[str, str] | None:
-    """The row already trained whose training ``row``'s would repeat (``tvssl.same_batches``), and why."""
+def _shared_training(sweep: Sweep, row: Row, args: list[str]) -> tuple[str, str] | None:
+    """The row already trained whose training ``row``'s (``args``) would repeat (``tvssl.same_batches``), and why."""
     twin = twin_row(row)
     if twin is None or not (sweep.experiments_dir() / f"{twin.name}.yaml").is_file():
         return None
@@ -266,7 +242,7 @@ def _shared_training(sweep: Sweep, row: Row) -> tuple[str, str] | None:
     if read_twin(twin_out) is not None:
         return None  # the twin holds a third row's training: compare with that row itself
     extra = list(sweep.fit_args)
-    reason = same_batches(pretrain_args(sweep, row) + extra, pretrain_args(sweep, twin) + extra)
+    reason = same_batches(args + extra, pretrain_args(sweep, twin) + extra)
     return None if reason is None else (twin.name, reason)
 
 
@@ -280,7 +256,7 @@ def pretrain(sweep: Sweep, row: Row) -> int:
     args = pretrain_args(sweep, row)
     resume = latest_checkpoint(runs, row.name)
     # Every rank of a launched step decides alike (the same files), so none starts a fit the others skip.
-    shared = None if resume is not None else _shared_training(sweep, row)
+    shared = None if resume is not None else _shared_training(sweep, row, args)
     if shared is not None:
         twin, reason = shared
         if launched_rank() == 0:
@@ -304,9 +280,7 @@ def pretrain(sweep: Sweep, row: Row) -> int:
         (p.parent for p in (runs / row.name).glob(f"*/{LOSS_LOG}")), key=lambda p: p.stat().st_mtime
     )
     merge_loss_logs(attempts, out / LOSS_LOG)
-    link = out / CHECKPOINT
-    link.unlink(missing_ok=True)
-    link.symlink_to(os.path.relpath(final.resolve(), out.resolve()))
+    link_checkpoint(out, final)
     return 0
 
 

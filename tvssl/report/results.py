@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tvssl.pretrain_results import read_twin
 from tvssl.rows import RANDOM_INIT, ROWS_BY_NAME, Row
 from tvssl.run_names import (
     FINETUNE_RESULT,
@@ -25,7 +26,6 @@ from tvssl.run_names import (
     parse_run_name,
     run_name_patterns,
 )
-from tvssl.same_batches import read_twin
 
 LOSS_COLUMNS = ("train/loss", "train/loss_step")
 HELD_OUT_COLUMNS = (
