@@ -331,8 +331,8 @@ def probe(sweep: Sweep, rows: Sequence[str], task: str, partition: int) -> int:
     the others share one `tvssl probe` (its files are decoded once), whose output goes to
     ``RESULTS/probe_<task>.console.log``. Rows whose checkpoint is one file (``tvssl.same_batches``) are probed
     once and the result copied. A probe of one encoder logs beside its result instead
-    (``RESULTS/<row>/probe_<task>.console.log``), because make runs random init's probe of a task while
-    the rows' probe of that task may be running, and two steps must never write one log.
+    (``RESULTS/<row>/probe_<task>.console.log``), so that a probe of one row run by hand beside the sweep's
+    probe of that task never writes the same log.
     """
     what = f"tvssl ablation probe {' '.join(rows)} {task} (PROFILE=paper)"
     root = sweep.data_root(TASK_ENV[task], sweep.smoke_data / "downstream" / task, what)
