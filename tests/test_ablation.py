@@ -241,12 +241,12 @@ def test_replicates_run_the_sweep_once_per_seed_and_pool_one_report(tmp_path: Pa
     planned = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
     assert planned.returncode == 0, planned.stderr
     steps = [line for line in planned.stdout.splitlines() if "tvssl ablation" in line]
+    tasks = ("esc50", "hmdb51", "ucf101")
     for seed in ("0", "5"):
         mine = [s for s in steps if f"--results {tmp_path}/r/seed{seed} " in s]
         assert len(mine) == 1 + 3  # the pretraining, then one probe per task of the row and random init
         seeded = [s.split("ablation ")[1].split(" --fold")[0].split(" --profile")[0] for s in mine]
         assert all(f"--train-seed {seed}" in s for s in mine)
-        tasks = ("esc50", "hmdb51", "ucf101")
         assert sorted(seeded) == ["pretrain movie_k1"] + [f"probe movie_k1 random_init {t}" for t in tasks]
     last = planned.stdout.strip().splitlines()[-1]
     assert last.endswith(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tvssl.pretrain_results import publish_twin
 from tvssl.report import write_report
 
 COLUMNS = (
@@ -38,6 +39,21 @@ def test_held_out_section_shows_each_rows_last_validation(tmp_path: Path) -> Non
         "| movie_k16_Mn | 16 | Mn | 78.1 / 81.2 | 50.0 / 54.7 | 64 |",
     ]
     assert "held-out" in report.console
+
+
+def test_a_row_that_shares_a_training_is_labelled_in_the_held_out_section(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    mn = results / "movie_k16_Mn" / "pretrain"
+    _log(mn / "metrics.csv", [(0.78125, 0.8125, 0.5, 0.546875)])
+    (mn / "last.ckpt").write_bytes(b"weights")
+    publish_twin(results / "movie_k16_w1024" / "pretrain", "movie_k16_Mn", mn, "within w = 1024")
+    section = write_report(results, tmp_path / "report").markdown.split("## What the encoders tell apart")[1]
+    lines = [line for line in section.splitlines() if line.startswith("| movie")]
+    assert lines == [
+        "| movie_k16_Mn | 16 | Mn | 78.1 / 81.2 | 50.0 / 54.7 | 64 |",
+        "| movie_k16_w1024 *(= movie_k16_Mn: the same batches, trained once)* | 16 | 1024 | 78.1 / 81.2 | "
+        "50.0 / 54.7 | 64 |",
+    ]
 
 
 def test_no_held_out_section_without_the_split(tmp_path: Path) -> None:

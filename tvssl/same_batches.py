@@ -5,9 +5,9 @@ of 960 slots) samples exactly as the w = Mn row of its k does: ``LongFormBatchSa
 every other setting of the two fits is equal too (seed, model, schedule, data, the sweep's extra arguments),
 the second training repeats the first step for step: the smoke table's w = 1024, w = 2048 and w = Mn rows
 logged the same losses to the last digit. So the sweep publishes the first row's checkpoint and loss curve under
-the second row's name, with a record that says so (``tvssl.pretrain_results.publish_twin``), instead of spending a pretraining on a copy; the report marks
-such rows. Anything short of that proof (another setting differs, a title longer than w, the twin not trained
-yet, an earlier attempt of the row to resume) trains the row as usual.
+the second row's name, with a record that says so (``tvssl.pretrain_results.publish_twin``), instead of spending
+a pretraining on a copy; the report marks such rows. Anything short of that proof (another setting differs, a
+title longer than w, the twin not trained yet, an earlier attempt of the row to resume) trains the row as usual.
 """
 
 from __future__ import annotations
