@@ -345,3 +345,41 @@ def test_smoke_window_rows_that_hold_a_whole_title_wait_for_their_whole_title_ro
         "movie_k16_w512": False,
         "movie_k16_w1024": False,
     }
+
+
+def test_prepared_rows_wait_for_their_section_copy_made_once(tmp_path: Path) -> None:
+    """PREPARED=yes (the demo): one copy per section, made after its titles and before any of its rows."""
+    smoke = tmp_path / "smoke"
+    for part in ("movie", "tv", "downstream"):
+        touch(smoke / part / ".tvssl-synth.json")
+    rows = ("movie_k1", "movie_k16_Mn", "tv_k1")
+    args = (
+        "PROFILE=smoke",
+        "FINETUNE=no",
+        "PROBE=no",
+        "PREPARED=yes",
+        f"ROWS={' '.join(rows)}",
+        f"SMOKE_DATA={smoke}",
+    )
+    planned = make_dry_run(tmp_path, *args)
+    assert planned.returncode == 0, planned.stderr
+    lines = [line for line in planned.stdout.splitlines() if "tvssl ablation" in line]
+    steps = [line.split("ablation ", 1)[1].split(" --profile")[0] for line in lines]
+    assert sorted(steps) == sorted(["prepare movie", "prepare tv", *(f"pretrain {r}" for r in rows)])
+    assert all(line.rstrip().endswith("--prepared") for line in lines)
+    for row in rows:
+        assert steps.index(f"prepare {row.split('_')[0]}") < steps.index(f"pretrain {row}")
+    touch(smoke / "movie-clips" / "manifest.csv")
+    again = make_dry_run(tmp_path, *args).stdout
+    assert "prepare movie " not in again and "prepare tv " in again
+    # without PREPARED the rows read the titles: no copy, no flag
+    plain = make_dry_run(tmp_path, *args[:3], *args[4:]).stdout
+    assert "ablation prepare" not in plain and "--prepared" not in plain
+
+
+def test_prepared_is_refused_for_the_paper_profile(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["pretrain", "movie_k1", "--prepared", "--results", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "smoke profile" in err[0] and "tvssl prepare" in err[0], err

@@ -206,21 +206,25 @@ def _cli() -> None:
     )
 
 
-def unrun(argv: Sequence[str], cli_class: type[TVSSLCLI] = TVSSLCLI) -> TVSSLCLI:
+def unrun(argv: Sequence[str], cli_class: type[TVSSLCLI] = TVSSLCLI, quiet: bool = False) -> TVSSLCLI:
     """``tvssl fit``'s parser on ``argv`` (configs with bases, overrides), classes built, nothing run.
 
     For tools that must measure or evaluate exactly what training uses (the loader bench, the probe): the same
     parser, config bases, seeding and checks as ``fit``, with ``trainer.logger`` off so no run directory is made.
+    ``quiet`` keeps Lightning's notes on building a trainer (accelerators found) off a sweep step's one line.
     """
     with config_checks():
         args = [*expand_config_args(list(argv)), "--trainer.logger=false"]
     seed_log = logging.getLogger("lightning.fabric.utilities.seed")
-    level = seed_log.level
+    notes = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    level, notes_level = seed_log.level, notes.level
     with warnings.catch_warnings():
         # `args=` is how LightningCLI is run from Python; it warns because our own argv is not empty.
         warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
         # The config's seed is set as in training; a tool that parses once per measurement need not say so.
         seed_log.setLevel(logging.WARNING)
+        if quiet:
+            notes.setLevel(logging.WARNING)
         try:
             return cli_class(
                 pl.LightningModule,
@@ -234,9 +238,12 @@ def unrun(argv: Sequence[str], cli_class: type[TVSSLCLI] = TVSSLCLI) -> TVSSLCLI
             )
         finally:
             seed_log.setLevel(level)
+            notes.setLevel(notes_level)
 
 
-def instantiate(argv: Sequence[str]) -> tuple[pl.LightningModule, pl.LightningDataModule]:
+def instantiate(
+    argv: Sequence[str], quiet: bool = False
+) -> tuple[pl.LightningModule, pl.LightningDataModule]:
     """The model and datamodule that ``tvssl fit`` would build from ``argv``, unrun (see ``unrun``)."""
-    cli = unrun(argv)
+    cli = unrun(argv, quiet=quiet)
     return cli.model, cli.datamodule

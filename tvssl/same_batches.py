@@ -12,7 +12,6 @@ title longer than w, the twin not trained yet, an earlier attempt of the row to 
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -57,14 +56,7 @@ def same_batches(argv: Sequence[str], twin_argv: Sequence[str]) -> str | None:
     """
     from tvssl.lightning_cli import unrun  # torch and lightning: only when a row has a twin to compare with
 
-    # The sweep's console is one line per step: Lightning's notes on building a trainer are not one of them.
-    notes = logging.getLogger("lightning.pytorch.utilities.rank_zero")
-    level = notes.level
-    notes.setLevel(logging.WARNING)
-    try:
-        cli, twin = unrun(argv), unrun(twin_argv)
-    finally:
-        notes.setLevel(level)
+    cli, twin = unrun(argv, quiet=True), unrun(twin_argv, quiet=True)
     if _settings(cli.config) != _settings(twin.config):
         return None
     for module in (cli.datamodule, twin.datamodule):

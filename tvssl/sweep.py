@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from data_modules.atomic_write import write_atomic
+from data_modules.destination import MANIFEST
 from data_modules.roots import RootError, resolve_root
 from tvssl.errors import UserError
 from tvssl.pretrain_results import link_checkpoint, merge_loss_logs, publish_twin, read_twin
@@ -47,6 +48,8 @@ EXPERIMENTS_ENV = "TVSSL_EXPERIMENTS"
 SECTION_ENV = {"movie": "MOVIE_ROOT", "tv": "TV_ROOT"}
 TASK_ENV = {"ucf101": "UCF101_ROOT", "hmdb51": "HMDB51_ROOT", "esc50": "ESC50_ROOT"}
 TASK_MODALITY = {"ucf101": "video", "hmdb51": "video", "esc50": "audio"}
+CLIP_COPY_SUFFIX = "-clips"
+"""``SMOKE_DATA/movie-clips``: the clip-exact copy of ``SMOKE_DATA/movie`` (``make ablation PREPARED=yes``)."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,13 @@ class Sweep:
     train_seed: int | None = None
     """A replicate's seed (``make replicates``): pretraining's ``seed_everything`` and data seed (initial weights,
     batches, validation titles) and the random-init baseline's weights; None keeps the configs' seeds."""
+    prepared: bool = False
+    """Smoke profile: each section's rows train from the clip-exact copy of its titles (``tvssl.smoke_copy``)."""
+
+    def smoke_titles(self, section: str, copy: bool | None = None) -> Path:
+        """A smoke section's titles, or (``copy``; default: ``prepared``) the folder of their clip-exact copy."""
+        use_copy = self.prepared if copy is None else copy
+        return self.smoke_data / (section + CLIP_COPY_SUFFIX if use_copy else section)
 
     def seed_args(self, data: bool = True) -> list[str]:
         """The fit arguments that apply ``train_seed`` (``data``: the datamodule's seed too)."""
@@ -220,11 +230,14 @@ def _claim(runs: Path, name: str) -> tuple[Path, Path | None]:
 def pretrain_args(sweep: Sweep, row: Row) -> list[str]:
     """The `tvssl fit` arguments of ``row``'s pretraining, short of a checkpoint to resume from."""
     what = f"tvssl ablation pretrain {row.name} (PROFILE=paper)"
-    root = sweep.data_root(SECTION_ENV[row.dataset], sweep.smoke_data / row.dataset, what)
+    titles = sweep.smoke_titles(row.dataset)
+    root = sweep.data_root(SECTION_ENV[row.dataset], titles, what)
+    copy = sweep.prepared and sweep.profile == "smoke"
     return [
         "--config", str(sweep.experiments_dir() / f"{row.name}.yaml"),
         *sweep.profile_configs("pretrain"),
         "--data.init_args.root", root,
+        *(["--data.init_args.manifest", str(titles / MANIFEST)] if copy else []),
         "--run.dir", str(sweep.runs),
         "--run.wandb", sweep.wandb,
         *sweep.seed_args(),

@@ -1,6 +1,6 @@
 """`tvssl ablation`: the steps that `make ablation` chains, one Table 1 row (a probe: several) and one task at a time.
 
-Parsing only; the steps themselves are ``tvssl.sweep``. Arguments after ``--`` go to ``tvssl fit`` unchanged.
+Parsing only; the steps themselves are ``tvssl.sweep`` (a smoke section's copy: ``tvssl.smoke_copy``). Arguments after ``--`` go to ``tvssl fit`` unchanged.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from pathlib import Path
 from tvssl.errors import UserError, reports_user_errors
 from tvssl.rows import RANDOM_INIT, ROWS_BY_NAME
 from tvssl.run_names import SEED_TASK, TASKS
-from tvssl.sweep import EXPERIMENTS_ENV, Sweep, finetune, pretrain, probe
+from tvssl.smoke_copy import prepare_section
+from tvssl.sweep import EXPERIMENTS_ENV, SECTION_ENV, Sweep, finetune, pretrain, probe
 
 
 def parser() -> argparse.ArgumentParser:
@@ -24,9 +25,11 @@ def parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="step", required=True)
     sub.add_parser("rows", help="print the Table 1 row names")
-    for step in ("pretrain", "finetune", "probe"):
+    for step in ("prepare", "pretrain", "finetune", "probe"):
         s = sub.add_parser(step)
-        if step == "probe":
+        if step == "prepare":
+            s.add_argument("section", choices=sorted(SECTION_ENV), help="the smoke titles to copy")
+        elif step == "probe":
             s.add_argument(
                 "rows",
                 nargs="+",
@@ -53,6 +56,12 @@ def parser() -> argparse.ArgumentParser:
         s.add_argument("--results", default="results")
         s.add_argument("--runs", default="runs")
         s.add_argument("--smoke-data", default=".tvssl/smoke-data")
+        s.add_argument(
+            "--prepared",
+            action="store_true",
+            help="smoke profile: rows train from the clip-exact copy of their section's titles "
+            "(`tvssl ablation prepare SECTION` makes it)",
+        )
         s.add_argument("--wandb", default="offline", choices=["offline", "online", "disabled"])
         s.add_argument(
             "--experiments",
@@ -71,8 +80,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if opts.step == "rows":
         print(" ".join(ROWS_BY_NAME))
         return 0
+    if opts.prepared and opts.profile != "smoke":
+        raise UserError(
+            "--prepared (PREPARED=yes) is for the smoke profile; with PROFILE=paper point MOVIE_ROOT / TV_ROOT at "
+            "a copy made by `tvssl prepare`"
+        )
     known = [*ROWS_BY_NAME, RANDOM_INIT] if opts.step == "probe" else list(ROWS_BY_NAME)
-    for name in getattr(opts, "rows", None) or [opts.row]:
+    for name in getattr(opts, "rows", None) or ([opts.row] if hasattr(opts, "row") else []):
         if name not in known:
             raise UserError(f"unknown row {name!r}; rows: {' '.join(known)}")
     sweep = Sweep(
@@ -84,7 +98,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         wandb=opts.wandb,
         fit_args=tuple(argv[split + 1 :]),
         train_seed=getattr(opts, "train_seed", None),
+        prepared=opts.prepared,
     )
+    if opts.step == "prepare":
+        return prepare_section(sweep, opts.section)
     partition = opts.fold if getattr(opts, "task", None) == SEED_TASK else getattr(opts, "split", 1)
     if opts.step == "probe":
         return probe(sweep, opts.rows, opts.task, partition)

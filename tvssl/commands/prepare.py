@@ -21,11 +21,13 @@ from pathlib import Path
 
 from data_modules.clip_spec import ClipSpec
 from data_modules.index import summarize
+from data_modules.manifest import read_manifest
 from data_modules.prepare import FAILED, PrepareSettings, TitleOutcome, prepare_corpus, summarize_outcomes
 from data_modules.prepare_shards import merge_prepared
 from tvssl.commands.arguments import positive, seconds
 from tvssl.commands.index import add_shard_options
 from tvssl.errors import UserError, config_checks, reports_user_errors
+from tvssl.progress import Reporter
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -131,6 +133,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         started = time.perf_counter()
         if args.merge is not None:
             return _merge(args, settings, started)
+        titles = read_manifest(args.manifest)
+        total = sum(args.shard is None or args.shard.holds(r.path) for r in titles)
+        done: list[TitleOutcome] = []
+        bar = Reporter("titles")
+
+        def outcome(o: TitleOutcome) -> None:
+            print(_line(o), flush=True)
+            done.append(o)
+            bar(len(done), total)
+
         result = prepare_corpus(
             args.manifest,
             args.dst,
@@ -138,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             src_root=args.src_root,
             workers=args.workers or os.cpu_count() or 1,
             kind=args.kind,
-            on_outcome=lambda o: print(_line(o), flush=True),
+            on_outcome=outcome,
             shard=args.shard,
         )
     print(
