@@ -24,8 +24,11 @@ def test_the_copy_holds_the_clips_the_rows_read_and_the_rows_train_from_it(
     shutil.copytree(movie_corpus, smoke / "movie", ignore=shutil.ignore_patterns(".tvssl"))
     common = ["--profile", "smoke", "--smoke-data", str(smoke), "--experiments", str(REPO / "experiments")]
     assert main(["prepare", "movie", *common, "--prepared", "--", *SMALL]) == 0
-    out = capfd.readouterr().out.strip().splitlines()
+    said = capfd.readouterr()
+    out = said.out.strip().splitlines()
     assert len(out) == 2 and out[-1].startswith("tvssl ablation: prepare movie (clip-exact copy)"), out
+    assert said.err == ""  # the titles' index summary went to the step's log
+    assert "probed 6 file(s)" in (smoke / "prepare_movie.console.log").read_text()
     assert "6/6 titles" in out[-1] and out[-1].rstrip().endswith(f"{smoke / 'prepare_movie.console.log'})")
 
     sweep = Sweep(experiments=str(REPO / "experiments"), profile="smoke", smoke_data=smoke, prepared=True)

@@ -15,6 +15,7 @@ prepare ... --clip-exact`, in a child process.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -22,7 +23,7 @@ from pathlib import Path
 from data_modules.clip_spec import ClipSpec
 from tvssl.errors import UserError
 from tvssl.rows import Row
-from tvssl.sweep import CONSOLE_LOG, Sweep, pretrain_args, run_step
+from tvssl.sweep import CONSOLE_LOG, Sweep, pretrain_args, run_step, verbose
 
 
 def section_clips(sweep: Sweep, section: str) -> tuple[ClipSpec, Path]:
@@ -57,8 +58,10 @@ def prepare_section(sweep: Sweep, section: str) -> int:
     titles = sweep.smoke_titles(section, copy=False)
     if not titles.is_dir():
         raise UserError(f"smoke data {titles} is missing; `make ablation` synthesises it")
-    spec, manifest = section_clips(sweep, section)
+    log = sweep.smoke_data / f"prepare_{section}.{CONSOLE_LOG}"
+    # Indexing the titles says what it found on stderr; under the sweep that belongs in the step's log.
+    with log.open("a") as out, contextlib.redirect_stderr(sys.stderr if verbose() else out):
+        spec, manifest = section_clips(sweep, section)
     dst = sweep.smoke_titles(section, copy=True)
     command = prepare_command(spec, str(manifest), str(dst))
-    log = sweep.smoke_data / f"prepare_{section}.{CONSOLE_LOG}"
     return run_step(f"prepare {section} (clip-exact copy)", command, log)
