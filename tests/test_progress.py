@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tvssl.progress import PROGRESS_ENV, Reporter, bar, parallel_make, read_progress, status_line
-from tvssl.sweep import run_step
+from tvssl.step_process import run_step
 
 
 def test_the_bar_fills_in_proportion_and_never_overflows() -> None:

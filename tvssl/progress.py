@@ -1,6 +1,6 @@
 """How far a sweep step has got: its child process reports, the step's console line shows it as a bar.
 
-The child (a `tvssl fit` or `tvssl probe` started by ``sweep.run_step``) finds a file named in ``TVSSL_PROGRESS``
+The child (a `tvssl fit` or `tvssl probe` started by ``step_process.run_step``) finds a file named in ``TVSSL_PROGRESS``
 and rewrites it, atomically, with "done total unit"; the parent polls that file and redraws its one console line.
 A file rather than the child's own output, because that output goes to the step's log: the console stays one
 line per step whatever the child prints. The bar is redrawn in place only on a terminal and only when no other

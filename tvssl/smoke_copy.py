@@ -23,7 +23,8 @@ from pathlib import Path
 from data_modules.clip_spec import ClipSpec
 from tvssl.errors import UserError
 from tvssl.rows import Row
-from tvssl.sweep import CONSOLE_LOG, Sweep, pretrain_args, run_step, verbose
+from tvssl.step_process import CONSOLE_LOG, run_step, verbose
+from tvssl.sweep import SECTION_ENV, Sweep, pretrain_args
 
 
 def section_clips(sweep: Sweep, section: str) -> tuple[ClipSpec, Path]:
@@ -55,9 +56,7 @@ def prepare_section(sweep: Sweep, section: str) -> int:
             "tvssl ablation prepare makes the smoke profile's copies; for your own corpus run `tvssl prepare "
             "SRC_MANIFEST DST --clip-exact` and point MOVIE_ROOT / TV_ROOT at DST"
         )
-    titles = sweep.smoke_titles(section, copy=False)
-    if not titles.is_dir():
-        raise UserError(f"smoke data {titles} is missing; `make ablation` synthesises it")
+    sweep.data_root(SECTION_ENV[section], sweep.smoke_titles(section, copy=False), "tvssl ablation prepare")
     log = sweep.smoke_data / f"prepare_{section}.{CONSOLE_LOG}"
     # Indexing the titles says what it found on stderr; under the sweep that belongs in the step's log.
     with log.open("a") as out, contextlib.redirect_stderr(sys.stderr if verbose() else out):

@@ -1,6 +1,7 @@
 """`tvssl ablation`: the steps that `make ablation` chains, one Table 1 row (a probe: several) and one task at a time.
 
-Parsing only; the steps themselves are ``tvssl.sweep`` (a smoke section's copy: ``tvssl.smoke_copy``). Arguments after ``--`` go to ``tvssl fit`` unchanged.
+Parsing only; the steps themselves are ``tvssl.sweep`` (a smoke section's copy: ``tvssl.smoke_copy``).
+Arguments after ``--`` go to ``tvssl fit`` unchanged.
 """
 
 from __future__ import annotations
