@@ -57,14 +57,12 @@ lint: $(STAMP) ## ruff check and format check
 	$(VENV)/bin/ruff format --check tvssl data_modules tests
 
 # The demo's titles are 1.5 minutes (180 slots, one act) instead of the smoke table's 8, its downstream sets 100
-# clips per class instead of 200, and its rows train from the titles' clip-exact copy (PREPARED=yes), so that it
-# fits in 10 minutes; its three rows do not use w, everything else is the smoke profile.
+# clips per class instead of 200, so that it fits in 10 minutes; its three rows do not use w, everything else is
+# the smoke profile (its rows train from the titles' clip-exact copy; `make demo PREPARED=no` reads the titles).
 DEMO_MINUTES ?= 1.5
 DEMO_CLIPS ?= 100
-DEMO_PREPARED ?= yes
 demo: $(STAMP) ## the main job end to end on a synthetic corpus: pretrain k=1, k=16/Mn and its control, probe, report
 	@$(MAKE) --no-print-directory --silent -j2 ablation PROFILE=smoke FINETUNE=no PROBE=yes SMOKE_MINUTES=$(DEMO_MINUTES) SMOKE_CLIPS=$(DEMO_CLIPS) \
-		PREPARED=$(DEMO_PREPARED) \
 		ROWS="movie_k1 movie_k16_Mn movie_k16_Mn_masked" \
 		RESULTS=$(DEMO)/results RUNS=$(DEMO)/runs SMOKE_DATA=$(DEMO)/data REPORT=$(DEMO)/report
 	@echo

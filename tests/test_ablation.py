@@ -38,10 +38,20 @@ def touch(path: Path) -> None:
     path.write_text("done")
 
 
-def test_the_graph_runs_only_what_is_not_finished(tmp_path: Path) -> None:
+def made_smoke_data(tmp_path: Path, *sections: str) -> Path:
+    """A smoke data folder whose ``sections`` are synthesised and whose titles have their clip-exact copy (the
+    smoke profile trains from it by default), so that make plans no data step."""
     smoke = tmp_path / "smoke"
-    for part in ("movie", "downstream"):
-        touch(smoke / part / ".tvssl-synth.json")
+    for section in sections:
+        touch(smoke / section / ".tvssl-synth.json")
+    for section in sections:
+        if section != "downstream":
+            touch(smoke / f"{section}-clips" / "manifest.csv")
+    return smoke
+
+
+def test_the_graph_runs_only_what_is_not_finished(tmp_path: Path) -> None:
+    smoke = made_smoke_data(tmp_path, "movie", "downstream")
     args = (
         "PROFILE=smoke",
         "PROBE=no",
@@ -129,9 +139,7 @@ def test_run_names_are_built_and_parsed_by_one_definition() -> None:
 
 
 def test_the_smoke_profile_probes_instead_of_fine_tuning_unless_asked(tmp_path: Path) -> None:
-    smoke = tmp_path / "smoke"
-    for part in ("movie", "downstream"):
-        touch(smoke / part / ".tvssl-synth.json")
+    smoke = made_smoke_data(tmp_path, "movie", "downstream")
     planned = make_dry_run(tmp_path, "PROFILE=smoke", "ROWS=movie_k1", f"SMOKE_DATA={smoke}").stdout
     assert "ablation finetune" not in planned and planned.count("ablation probe movie_k1 ") == 3
     paper = make_dry_run(tmp_path, "PROFILE=smoke", "FINETUNE=yes", "ROWS=movie_k1", f"SMOKE_DATA={smoke}")
@@ -140,9 +148,7 @@ def test_the_smoke_profile_probes_instead_of_fine_tuning_unless_asked(tmp_path: 
 
 def test_make_names_its_targets_with_the_python_names(tmp_path: Path) -> None:
     """A row whose every result file exists under the names Python gives leaves make nothing but the report."""
-    smoke = tmp_path / "smoke"
-    for part in ("movie", "downstream"):
-        touch(smoke / part / ".tvssl-synth.json")
+    smoke = made_smoke_data(tmp_path, "movie", "downstream")
     row = tmp_path / "results" / "movie_k4_w4"
     names = [word.split("=", 1)[1] for word in make_assignments([1, 3], [0, 5], fold=2)]
     touch(row / names[0])  # the checkpoint first: the fine-tunes are newer than it
@@ -208,9 +214,7 @@ def test_a_paper_root_that_is_not_a_folder_is_a_user_error(
 
 def test_the_probe_graph_probes_every_row_and_random_init_once(tmp_path: Path) -> None:
     """PROFILE=smoke probes by default; FINETUNE=no (the demo) plans pretraining and probes only."""
-    smoke = tmp_path / "smoke"
-    for part in ("movie", "downstream"):
-        touch(smoke / part / ".tvssl-synth.json")
+    smoke = made_smoke_data(tmp_path, "movie", "downstream")
     args = ("PROFILE=smoke", "FINETUNE=no", "ROWS=movie_k1 movie_k16_Mn_masked", f"SMOKE_DATA={smoke}")
     planned = make_dry_run(tmp_path, *args)
     assert planned.returncode == 0, planned.stderr
@@ -233,9 +237,7 @@ def test_the_probe_graph_probes_every_row_and_random_init_once(tmp_path: Path) -
 
 
 def test_replicates_run_the_sweep_once_per_seed_and_pool_one_report(tmp_path: Path) -> None:
-    smoke = tmp_path / "smoke"
-    for part in ("movie", "downstream"):
-        touch(smoke / part / ".tvssl-synth.json")
+    smoke = made_smoke_data(tmp_path, "movie", "downstream")
     command = ["make", "-n", "--no-print-directory", "replicates", "PROFILE=smoke", "FINETUNE=no"]
     command += ["ROWS=movie_k1", f"SMOKE_DATA={smoke}", f"RESULTS={tmp_path}/r", "REPLICATES=0 5"]
     planned = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
@@ -348,7 +350,8 @@ def test_smoke_window_rows_that_hold_a_whole_title_wait_for_their_whole_title_ro
 
 
 def test_prepared_rows_wait_for_their_section_copy_made_once(tmp_path: Path) -> None:
-    """PREPARED=yes (the demo): one copy per section, made after its titles and before any of its rows."""
+    """The smoke profile's default (PREPARED=yes): one copy per section, made after its titles and before any of
+    its rows, and every step told so."""
     smoke = tmp_path / "smoke"
     for part in ("movie", "tv", "downstream"):
         touch(smoke / part / ".tvssl-synth.json")
@@ -357,7 +360,6 @@ def test_prepared_rows_wait_for_their_section_copy_made_once(tmp_path: Path) -> 
         "PROFILE=smoke",
         "FINETUNE=no",
         "PROBE=no",
-        "PREPARED=yes",
         f"ROWS={' '.join(rows)}",
         f"SMOKE_DATA={smoke}",
     )
@@ -369,17 +371,23 @@ def test_prepared_rows_wait_for_their_section_copy_made_once(tmp_path: Path) -> 
     assert all(line.rstrip().endswith("--prepared") for line in lines)
     for row in rows:
         assert steps.index(f"prepare {row.split('_')[0]}") < steps.index(f"pretrain {row}")
+    assert make_dry_run(tmp_path, *args, "PREPARED=yes").stdout == planned.stdout
     touch(smoke / "movie-clips" / "manifest.csv")
     again = make_dry_run(tmp_path, *args).stdout
     assert "prepare movie " not in again and "prepare tv " in again
-    # without PREPARED the rows read the titles: no copy, no flag
-    plain = make_dry_run(tmp_path, *args[:3], *args[4:]).stdout
+    # PREPARED=no: the rows read the titles, no copy, no flag
+    plain = make_dry_run(tmp_path, *args, "PREPARED=no").stdout
     assert "ablation prepare" not in plain and "--prepared" not in plain
+    assert plain.count("ablation pretrain ") == len(rows)
 
 
-def test_prepared_is_refused_for_the_paper_profile(
+def test_the_paper_profile_never_trains_from_a_smoke_copy(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["pretrain", "movie_k1", "--prepared", "--results", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "smoke profile" in err[0] and "tvssl prepare" in err[0], err
+    roots = ("MOVIE_ROOT", "UCF101_ROOT", "HMDB51_ROOT", "ESC50_ROOT")
+    planned = make_dry_run(tmp_path, "ROWS=movie_k1", env={**os.environ, **{v: str(tmp_path) for v in roots}})
+    assert planned.returncode == 0, planned.stderr
+    assert "ablation pretrain movie_k1 " in planned.stdout and "--prepared" not in planned.stdout

@@ -1,11 +1,11 @@
 """``tvssl ablation prepare <section>``: the clip-exact copy of a smoke section's titles, which its rows then
-train from (``make ablation PREPARED=yes``; the demo).
+train from (``make ablation PROFILE=smoke``, whose default is ``PREPARED=yes``; the demo).
 
 Decoding the titles is all the loader workers do, and on 2 cores about half of a smoke pretraining's CPU time.
 On the demo's corpus a k = 1 row took 268 CPU-s from the titles and 143 from their copy, with the same loss
 curve up to run-to-run noise (mean of the last 10 %: 1.415 and 1.411), and the copy of its 68 titles took 51
-CPU-s to make. It is also how a cluster feeds its GPUs (README, "Prepared copies"), so the demo runs that path
-end to end: synthesise, index, prepare, pretrain, probe, report.
+CPU-s to make. It is also how a cluster feeds its GPUs (README, "Prepared copies"), so the smoke table and the
+demo run that path end to end: synthesise, index, prepare, pretrain, probe, report.
 
 The copy is made for the clips the section's k = 1 row reads, as its parsed config says (the rows of a section
 differ in k and w only), so make repeats none of those settings; a row whose clips differ is refused by its
