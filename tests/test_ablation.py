@@ -391,3 +391,37 @@ def test_the_paper_profile_never_trains_from_a_smoke_copy(
     planned = make_dry_run(tmp_path, "ROWS=movie_k1", env={**os.environ, **{v: str(tmp_path) for v in roots}})
     assert planned.returncode == 0, planned.stderr
     assert "ablation pretrain movie_k1 " in planned.stdout and "--prepared" not in planned.stdout
+
+
+def test_a_row_resumed_on_other_data_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An attempt begun on the titles and resumed with PREPARED=yes (the same slots, so the sampler accepts it)
+    is resumed, with one line on stderr naming both sources; resumed on the same data, nothing is said."""
+    import tvssl.sweep as sweep
+
+    seen: list[list[str]] = []
+    monkeypatch.setattr(sweep, "run_fit", lambda args, *rest, **kw: seen.append(args) or 1)
+    smoke = tmp_path / "smoke"
+    for part in ("movie", "movie-clips"):
+        (smoke / part).mkdir(parents=True)
+    attempt = tmp_path / "runs" / "movie_k1" / "version_0"
+    touch(attempt / "checkpoints" / "last.ckpt")
+    (attempt / "config.yaml").write_text(
+        f"data:\n  init_args:\n    root: {smoke / 'movie'}\n    manifest: null\n"
+    )
+    common = ["--profile", "smoke", "--smoke-data", str(smoke), "--results", str(tmp_path / "r")]
+    common += ["--runs", str(tmp_path / "runs")]
+
+    main(["pretrain", "movie_k1", *common])
+    same = capsys.readouterr()
+    assert "resuming movie_k1" in same.out and same.err == ""
+    assert seen[-1][-2:] == ["--ckpt_path", str(attempt / "checkpoints" / "last.ckpt")]
+
+    main(["pretrain", "movie_k1", *common, "--prepared"])
+    captured = capsys.readouterr()
+    assert seen[-1][-2:] == ["--ckpt_path", str(attempt / "checkpoints" / "last.ckpt")]
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1 and "resumes on other data" in err[0], err
+    assert f"read {smoke / 'movie'}, this one reads {smoke / 'movie-clips'} (manifest" in err[0]
+    assert "PREPARED" in err[0]

@@ -14,8 +14,13 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+import yaml
+
 from data_modules.atomic_write import write_atomic
 from tvssl.run_names import CHECKPOINT, LOSS_LOG, SAME_BATCHES
+
+RUN_CONFIG = "config.yaml"
+"""The parsed config Lightning's CLI saves in every run directory (``tvssl.lightning_cli.ConfigToWandb``)."""
 
 
 def merge_loss_logs(run_dirs: Sequence[Path], out: Path) -> int:
@@ -69,3 +74,36 @@ def read_twin(pretrain_dir: Path) -> str | None:
     except (OSError, ValueError, AttributeError):
         return None
     return name if isinstance(name, str) else None
+
+
+def data_source(run_dir: Path) -> tuple[Path | None, Path | None] | None:
+    """The data root and manifest (resolved; None where unset) an attempt trained from, as its saved config says,
+    or None when it saved no readable config."""
+    try:
+        config = yaml.safe_load((run_dir / RUN_CONFIG).read_text(encoding="utf-8")) or {}
+        data = config["data"]["init_args"]
+        return _resolved(data.get("root")), _resolved(data.get("manifest"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def changed_source(run_dir: Path, root: str | None, manifest: str | None) -> str | None:
+    """Why resuming the attempt in ``run_dir`` would change the data it trains from, or None when it would not.
+
+    The smoke table's titles and their clip-exact copy (``PREPARED``) have the same slots, so the sampler resumes
+    across them without complaint; but their frames differ by codec error, and one loss curve would then mix
+    the two unseen."""
+    before = data_source(run_dir)
+    now = (_resolved(root), _resolved(manifest))
+    if before is None or before == now:
+        return None
+    return f"its attempt {run_dir} read {_shown(before)}, this one reads {_shown(now)}"
+
+
+def _resolved(path: object) -> Path | None:
+    return None if path is None else Path(str(path)).resolve()
+
+
+def _shown(source: tuple[Path | None, Path | None]) -> str:
+    root, manifest = source
+    return f"{root}" + ("" if manifest is None else f" (manifest {manifest})")

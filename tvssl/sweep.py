@@ -25,7 +25,7 @@ from data_modules.atomic_write import write_atomic
 from data_modules.destination import MANIFEST
 from data_modules.roots import RootError, resolve_root
 from tvssl.errors import UserError
-from tvssl.pretrain_results import link_checkpoint, merge_loss_logs, publish_twin, read_twin
+from tvssl.pretrain_results import changed_source, link_checkpoint, merge_loss_logs, publish_twin, read_twin
 from tvssl.rows import RANDOM_INIT, Row
 from tvssl.run_dirs import RUN_DIR_ENV, claim_run_dir, discard_if_unused
 from tvssl.run_names import (
@@ -46,6 +46,7 @@ EXPERIMENTS_ENV = "TVSSL_EXPERIMENTS"
 SECTION_ENV = {"movie": "MOVIE_ROOT", "tv": "TV_ROOT"}
 TASK_ENV = {"ucf101": "UCF101_ROOT", "hmdb51": "HMDB51_ROOT", "esc50": "ESC50_ROOT"}
 TASK_MODALITY = {"ucf101": "video", "hmdb51": "video", "esc50": "audio"}
+MANIFEST_ARG = "--data.init_args.manifest"
 CLIP_COPY_SUFFIX = "-clips"
 """``SMOKE_DATA/movie-clips``: the clip-exact copy of ``SMOKE_DATA/movie`` (``make ablation PREPARED=yes``)."""
 
@@ -163,11 +164,17 @@ def pretrain_args(sweep: Sweep, row: Row) -> list[str]:
         "--config", str(sweep.experiments_dir() / f"{row.name}.yaml"),
         *sweep.profile_configs("pretrain"),
         "--data.init_args.root", root,
-        *(["--data.init_args.manifest", str(titles / MANIFEST)] if copy else []),
+        *([MANIFEST_ARG, str(titles / MANIFEST)] if copy else []),
         "--run.dir", str(sweep.runs),
         "--run.wandb", sweep.wandb,
         *sweep.seed_args(),
     ]  # fmt: skip
+
+
+def _value(args: Sequence[str], option: str) -> str | None:
+    """The value given to ``option`` in a `tvssl fit` argument list (the last one wins, as in the parser)."""
+    found = [args[i + 1] for i, arg in enumerate(args[:-1]) if arg == option]
+    return found[-1] if found else None
 
 
 def _shared_training(sweep: Sweep, row: Row, args: list[str]) -> tuple[str, str] | None:
@@ -208,6 +215,16 @@ def pretrain(sweep: Sweep, row: Row) -> int:
     run_dir, made = _claim(runs, row.name)
     if resume is not None:
         print(f"tvssl ablation: resuming {row.name} from {resume}", flush=True)
+        given = args + list(sweep.fit_args)
+        root, manifest = _value(given, "--data.init_args.root"), _value(given, MANIFEST_ARG)
+        changed = changed_source(resume.parent.parent, root, manifest)
+        if changed is not None and launched_rank() == 0:
+            print(
+                f"tvssl ablation: {row.name} resumes on other data ({changed}): its curve mixes the two; to train "
+                "it on one, resume with the PREPARED it began with, or start it in new RUNS and RESULTS folders",
+                file=sys.stderr,
+                flush=True,
+            )
         args += ["--ckpt_path", str(resume)]
     code = run_fit(args + list(sweep.fit_args), run_dir, made, f"pretrain {row.name}")
     if code != 0 or launched_rank() != 0:
