@@ -425,3 +425,23 @@ def test_a_row_resumed_on_other_data_says_so(
     assert len(err) == 1 and "resumes on other data" in err[0], err
     assert f"read {smoke / 'movie'}, this one reads {smoke / 'movie-clips'} (manifest" in err[0]
     assert "PREPARED" in err[0]
+
+
+def test_a_row_trained_to_the_end_but_not_published_is_published_on_the_next_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A step stopped after its fit ended and before publishing: the next run's fit resumes at the last step,
+    trains nothing and writes no checkpoint, and the step publishes the attempt's checkpoint and curve."""
+    import tvssl.sweep as sweep
+
+    monkeypatch.setattr(sweep, "run_fit", lambda args, *rest, **kw: 0)
+    (tmp_path / "smoke" / "movie").mkdir(parents=True)
+    attempt = tmp_path / "runs" / "movie_k1" / "version_0"
+    touch(attempt / "checkpoints" / "last.ckpt")
+    write_log(attempt / "log", [{"epoch": "0", "step": "9", "train/loss": "1.5"}])
+    (attempt / "log" / "metrics.csv").rename(attempt / "metrics.csv")
+    common = ["--profile", "smoke", "--smoke-data", str(tmp_path / "smoke"), "--results", str(tmp_path / "r")]
+    assert main(["pretrain", "movie_k1", *common, "--runs", str(tmp_path / "runs")]) == 0
+    published = tmp_path / "r" / "movie_k1" / "pretrain"
+    assert (published / "last.ckpt").resolve() == (attempt / "checkpoints" / "last.ckpt").resolve()
+    assert "1.5" in (published / "metrics.csv").read_text()

@@ -230,6 +230,8 @@ def pretrain(sweep: Sweep, row: Row) -> int:
     if code != 0 or launched_rank() != 0:
         return code
     final = run_dir / "checkpoints" / CHECKPOINT
+    if not final.is_file() and resume is not None and not (run_dir / LOSS_LOG).is_file():
+        final = resume  # that attempt had trained to the end (the step stopped before publishing it)
     if not final.is_file():
         return _failed(f"{row.name} finished without {final}")
     attempts = sorted(
