@@ -34,10 +34,10 @@ TRAIN_SEED ?=
 SEED_ARG = $(if $(TRAIN_SEED),--train-seed $(TRAIN_SEED))
 # PREPARED=yes, the smoke profile's default: each section's rows train from the clip-exact copy of its titles,
 # SMOKE_DATA/<section>-clips, made by `tvssl ablation prepare <section>` for the clips its rows read
-# (tvssl/smoke_copy.py), as a cluster would; a row then decodes no title. Side by side on one
-# machine the smoke table's rows and probes took 20 min 28 s (2346 CPU-s) from the copy and 24 min 41 s (2842)
-# from the titles. PREPARED=no reads the titles (the README's older tables); switch into a new RESULTS, since
-# the encoders are new draws.
+# (tvssl/smoke_copy.py), as a cluster would; a row then decodes no title. Side by side on one machine the
+# smoke table's rows and probes took 20 min 28 s (2346 CPU-s) from the copy and 24 min 41 s (2842) from the
+# titles. PREPARED=no reads the titles (the README's older tables); switch into a new RESULTS, since the
+# encoders are new draws.
 PREPARED ?= $(if $(filter smoke,$(PROFILE)),yes,no)
 PREPARED_ARG = $(if $(filter yes,$(PREPARED)),--prepared)
 STEP_ARGS = --profile $(PROFILE) --results $(RESULTS) --runs $(RUNS) --smoke-data $(SMOKE_DATA) --wandb $(WANDB) \

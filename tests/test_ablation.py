@@ -44,9 +44,8 @@ def made_smoke_data(tmp_path: Path, *sections: str) -> Path:
     smoke = tmp_path / "smoke"
     for section in sections:
         touch(smoke / section / ".tvssl-synth.json")
-    for section in sections:
         if section != "downstream":
-            touch(smoke / f"{section}-clips" / "manifest.csv")
+            touch(smoke / f"{section}-clips" / "manifest.csv")  # after its titles: make sees it up to date
     return smoke
 
 
@@ -425,6 +424,10 @@ def test_a_row_resumed_on_other_data_says_so(
     assert len(err) == 1 and "resumes on other data" in err[0], err
     assert f"read {smoke / 'movie'}, this one reads {smoke / 'movie-clips'} (manifest" in err[0]
     assert "PREPARED" in err[0]
+    # the data can also change through the fit's own arguments, in either of the parser's spellings
+    main(["pretrain", "movie_k1", *common, "--", f"--data.init_args.root={smoke / 'movie-clips'}"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"this one reads {smoke / 'movie-clips'}" in err[0], err
 
 
 def test_a_row_trained_to_the_end_but_not_published_is_published_on_the_next_run(

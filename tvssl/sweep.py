@@ -46,7 +46,7 @@ EXPERIMENTS_ENV = "TVSSL_EXPERIMENTS"
 SECTION_ENV = {"movie": "MOVIE_ROOT", "tv": "TV_ROOT"}
 TASK_ENV = {"ucf101": "UCF101_ROOT", "hmdb51": "HMDB51_ROOT", "esc50": "ESC50_ROOT"}
 TASK_MODALITY = {"ucf101": "video", "hmdb51": "video", "esc50": "audio"}
-MANIFEST_ARG = "--data.init_args.manifest"
+ROOT_ARG, MANIFEST_ARG = "--data.init_args.root", "--data.init_args.manifest"
 CLIP_COPY_SUFFIX = "-clips"
 """``SMOKE_DATA/movie-clips``: the clip-exact copy of ``SMOKE_DATA/movie`` (``make ablation PREPARED=yes``)."""
 
@@ -163,7 +163,7 @@ def pretrain_args(sweep: Sweep, row: Row) -> list[str]:
     return [
         "--config", str(sweep.experiments_dir() / f"{row.name}.yaml"),
         *sweep.profile_configs("pretrain"),
-        "--data.init_args.root", root,
+        ROOT_ARG, root,
         *([MANIFEST_ARG, str(titles / MANIFEST)] if copy else []),
         "--run.dir", str(sweep.runs),
         "--run.wandb", sweep.wandb,
@@ -172,9 +172,15 @@ def pretrain_args(sweep: Sweep, row: Row) -> list[str]:
 
 
 def _value(args: Sequence[str], option: str) -> str | None:
-    """The value given to ``option`` in a `tvssl fit` argument list (the last one wins, as in the parser)."""
-    found = [args[i + 1] for i, arg in enumerate(args[:-1]) if arg == option]
-    return found[-1] if found else None
+    """The value given to ``option`` in a `tvssl fit` argument list, as ``--option value`` or ``--option=value``
+    (the last one wins, as in the parser)."""
+    value = None
+    for i, arg in enumerate(args):
+        if arg == option and i + 1 < len(args):
+            value = args[i + 1]
+        elif arg.startswith(option + "="):
+            value = arg.split("=", 1)[1]
+    return value
 
 
 def _shared_training(sweep: Sweep, row: Row, args: list[str]) -> tuple[str, str] | None:
@@ -216,7 +222,7 @@ def pretrain(sweep: Sweep, row: Row) -> int:
     if resume is not None:
         print(f"tvssl ablation: resuming {row.name} from {resume}", flush=True)
         given = args + list(sweep.fit_args)
-        root, manifest = _value(given, "--data.init_args.root"), _value(given, MANIFEST_ARG)
+        root, manifest = _value(given, ROOT_ARG), _value(given, MANIFEST_ARG)
         changed = changed_source(resume.parent.parent, root, manifest)
         if changed is not None and launched_rank() == 0:
             print(
