@@ -103,24 +103,30 @@ endif
 # A window row whose w holds every smoke title (w at least a title's slots, which are 0.5 s as in
 # smoke/pretrain.yaml) draws exactly the batches of the w = Mn row of its k: it waits for that row, and then
 # shares its training instead of repeating it. tvssl/same_batches.py decides that itself, from the two parsed
-# configs and the corpus; this only puts the two in order (a row trains as usual when its twin is not done).
+# configs and the corpus; this only puts the two in order (a row trains as usual when its twin is not done). Its
+# fine-tunings wait for the twin's likewise, and take their results (tvssl.sweep.finetune).
 SMOKE_SLOTS.movie = $(shell awk 'BEGIN { print int($(SMOKE_MINUTES) * 120) }')
 SMOKE_SLOTS.tv = $(shell awk 'BEGIN { print int($(SMOKE_TV_MINUTES) * 120) }')
 TWIN = $(if $(filter smoke,$(PROFILE)),$(call TWIN_WORDS,$(subst _, ,$(1))))
 TWIN_WORDS = $(if $(filter w%,$(word 3,$(1))),$(call TWIN_IF,$(word 1,$(1))_$(word 2,$(1))_Mn$(if $(word 4,$(1)),_$(word 4,$(1))),$(patsubst w%,%,$(word 3,$(1))),$(SMOKE_SLOTS.$(word 1,$(1)))))
 TWIN_IF = $(if $(filter $(1),$(ROWS)),$(if $(shell [ $(2) -ge $(3) ] && echo y),$(1)))
+$(foreach r,$(ROWS),$(eval TWIN.$(r) := $(call TWIN,$(r))))
+TWIN_AFTER = $(addprefix $(RESULTS)/,$(addsuffix /$(2),$(TWIN.$(1))))
 
 define ROW_RULES
 $(RESULTS)/$(1)/$(PRETRAINED): | $(STAMP) $(call ROW_NEEDS,$(firstword $(subst _, ,$(1)))) \
-		$(addprefix $(RESULTS)/,$(addsuffix /$(PRETRAINED),$(call TWIN,$(1))))
+		$(call TWIN_AFTER,$(1),$(PRETRAINED))
 	$(LAUNCH) $(TVSSL) ablation pretrain $(1) $(STEP_ARGS) $(SEED_ARG) $(STEP_EXTRA)
 $(foreach s,$(SPLITS),
-$(RESULTS)/$(1)/$(FINETUNED.ucf101.$(s)): $(RESULTS)/$(1)/$(PRETRAINED) | $(call SMOKE_NEEDS,downstream)
+$(RESULTS)/$(1)/$(FINETUNED.ucf101.$(s)): $(RESULTS)/$(1)/$(PRETRAINED) | $(call SMOKE_NEEDS,downstream) \
+		$(call TWIN_AFTER,$(1),$(FINETUNED.ucf101.$(s)))
 	$(LAUNCH) $(TVSSL) ablation finetune $(1) ucf101 --split $(s) $(STEP_ARGS) $(STEP_EXTRA)
-$(RESULTS)/$(1)/$(FINETUNED.hmdb51.$(s)): $(RESULTS)/$(1)/$(PRETRAINED) | $(call SMOKE_NEEDS,downstream)
+$(RESULTS)/$(1)/$(FINETUNED.hmdb51.$(s)): $(RESULTS)/$(1)/$(PRETRAINED) | $(call SMOKE_NEEDS,downstream) \
+		$(call TWIN_AFTER,$(1),$(FINETUNED.hmdb51.$(s)))
 	$(LAUNCH) $(TVSSL) ablation finetune $(1) hmdb51 --split $(s) $(STEP_ARGS) $(STEP_EXTRA))
 $(foreach n,$(SEEDS),
-$(RESULTS)/$(1)/$(FINETUNED.esc50.$(n)): $(RESULTS)/$(1)/$(PRETRAINED) | $(call SMOKE_NEEDS,downstream)
+$(RESULTS)/$(1)/$(FINETUNED.esc50.$(n)): $(RESULTS)/$(1)/$(PRETRAINED) | $(call SMOKE_NEEDS,downstream) \
+		$(call TWIN_AFTER,$(1),$(FINETUNED.esc50.$(n)))
 	$(LAUNCH) $(TVSSL) ablation finetune $(1) esc50 --fold $(ESC_FOLD) --seed $(n) $(STEP_ARGS) $(STEP_EXTRA))
 endef
 $(foreach r,$(ROWS),$(eval $(call ROW_RULES,$(r))))

@@ -317,23 +317,19 @@ def test_a_probe_step_probes_the_rows_not_yet_probed_in_one_command(
 
 def test_smoke_window_rows_that_hold_a_whole_title_wait_for_their_whole_title_row(tmp_path: Path) -> None:
     """8-minute smoke titles have 960 slots: w = 1024 waits for w = Mn (tvssl.same_batches may then share its
-    training), w = 512 does not; nor does w = 1024 on 9-minute titles, or when Mn is not among the rows."""
+    training), w = 512 does not; nor does w = 1024 on 9-minute titles, or when Mn is not among the rows. With
+    FINETUNE=yes each fine-tuning of w = 1024 waits for the same one of w = Mn, whose result it may then take."""
 
-    def waits(*args: str) -> dict[str, bool]:
+    def waits(*args: str, target: str = "pretrain/last.ckpt") -> dict[str, bool]:
         planned = subprocess.run(
             ["make", "-n", "-p", "--no-print-directory", "ablation", f"RESULTS={tmp_path}/r", *args],
             cwd=REPO, capture_output=True, text=True,
         )  # fmt: skip
         assert planned.returncode == 0, planned.stderr
-        rules = {
-            line.split(":", 1)[0]: line
-            for line in planned.stdout.splitlines()
-            if "/pretrain/last.ckpt:" in line
-        }
-        mn = f"{tmp_path}/r/movie_k16_Mn/pretrain/last.ckpt"
+        rules = {line.split(":", 1)[0]: line for line in planned.stdout.splitlines() if f"/{target}:" in line}
+        mn = f"{tmp_path}/r/movie_k16_Mn/{target}"
         return {
-            row: mn in rules[f"{tmp_path}/r/{row}/pretrain/last.ckpt"]
-            for row in ("movie_k16_w512", "movie_k16_w1024")
+            row: mn in rules[f"{tmp_path}/r/{row}/{target}"] for row in ("movie_k16_w512", "movie_k16_w1024")
         }
 
     rows = "ROWS=movie_k16_Mn movie_k16_w512 movie_k16_w1024"
@@ -346,6 +342,15 @@ def test_smoke_window_rows_that_hold_a_whole_title_wait_for_their_whole_title_ro
         "movie_k16_w512": False,
         "movie_k16_w1024": False,
     }
+    for target in (f"{finetune_run_name('esc50', 1, seed=2)}/metrics.json", "hmdb51_split1/metrics.json"):
+        assert waits("PROFILE=smoke", rows, "FINETUNE=yes", target=target) == {
+            "movie_k16_w512": False,
+            "movie_k16_w1024": True,
+        }
+        assert waits("PROFILE=smoke", rows, "FINETUNE=yes", "SMOKE_MINUTES=9", target=target) == {
+            "movie_k16_w512": False,
+            "movie_k16_w1024": False,
+        }
 
 
 def test_prepared_rows_wait_for_their_section_copy_made_once(tmp_path: Path) -> None:

@@ -117,6 +117,28 @@ def test_a_sweep_trains_the_whole_title_row_once_and_shares_it(
     assert command.count("--out") == 1
     probed = results / "movie_k16_w128" / "probe_esc50" / "probe.json"
     assert probed.read_bytes() == (results / "movie_k16_Mn" / "probe_esc50" / "probe.json").read_bytes()
+
+    # Fine-tuning likewise: the Mn row fine-tunes; w = 128 takes that result for the same fold and seed, and a
+    # seed the Mn row has not fine-tuned yet is fine-tuned as usual.
+    fits.clear()
+
+    def fake_finetune(args: list[str], *rest: object) -> int:
+        fits.append(args)
+        out = Path(args[args.index("--model.init_args.results") + 1])
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"audio_top1": 70.0 + len(fits)}))
+        return 0
+
+    monkeypatch.setattr(sweep, "run_fit", fake_finetune)
+    assert main(["finetune", "movie_k16_Mn", "esc50", "--seed", "2", *common]) == 0 and len(fits) == 1
+    assert main(["finetune", "movie_k16_w128", "esc50", "--seed", "2", *common]) == 0 and len(fits) == 1
+    done = results / "movie_k16_Mn" / "esc50_fold1_seed2" / "metrics.json"
+    taken = results / "movie_k16_w128" / "esc50_fold1_seed2" / "metrics.json"
+    assert taken.read_bytes() == done.read_bytes()
+    assert f"a copy of {done}" in capfd.readouterr().out
+    assert main(["finetune", "movie_k16_w128", "esc50", "--seed", "3", *common]) == 0 and len(fits) == 2
+    assert "movie_k16_w128" in fits[1][fits[1].index("--model.init_args.results") + 1]
+
     report = write_report(results, tmp_path / "report")
     assert "| movie_k16_w128 *(= movie_k16_Mn: the same batches, trained once)* |" in report.markdown
     assert "| movie_k16_Mn |" in report.markdown

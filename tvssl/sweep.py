@@ -248,8 +248,21 @@ def pretrain(sweep: Sweep, row: Row) -> int:
     return 0
 
 
+def _twin_result(sweep: Sweep, checkpoint: Path, label: str) -> Path | None:
+    """The fine-tuning result ``label`` of the row whose training ``checkpoint`` is (``publish_twin``), if done."""
+    twin = read_twin(checkpoint.parent)
+    if twin is None:
+        return None
+    result = sweep.results / twin / label / FINETUNE_RESULT
+    same = (sweep.results / twin / PRETRAIN / CHECKPOINT).resolve() == checkpoint.resolve()
+    return result if same and result.is_file() else None
+
+
 def finetune(sweep: Sweep, row: Row, task: str, partition: int, seed: int) -> int:
-    """Fine-tune the pretrained ``row`` on ``task`` (split or fold ``partition``); nothing to do when done."""
+    """Fine-tune the pretrained ``row`` on ``task`` (split or fold ``partition``); nothing to do when done.
+
+    A row that shares its twin's training (``tvssl.same_batches``) takes the twin's result for the same split
+    and seed when it exists: the same checkpoint, configs and seed would fine-tune to the same run again."""
     label = finetune_run_name(task, partition, seed)
     result = sweep.results / row.name / label / FINETUNE_RESULT
     if result.exists():
@@ -258,6 +271,12 @@ def finetune(sweep: Sweep, row: Row, task: str, partition: int, seed: int) -> in
     checkpoint = sweep.results / row.name / PRETRAIN / CHECKPOINT
     if not checkpoint.exists():
         raise UserError(f"{checkpoint} is missing; pretrain {row.name} first")
+    twin_result = _twin_result(sweep, checkpoint, label)
+    if twin_result is not None:
+        if launched_rank() == 0:
+            write_atomic(result, twin_result.read_bytes())
+            print(f"tvssl ablation: {result}: a copy of {twin_result} (the same checkpoint)", flush=True)
+        return 0
     what = f"tvssl ablation finetune {row.name} {task} (PROFILE=paper)"
     root = sweep.data_root(TASK_ENV[task], sweep.smoke_data / "downstream" / task, what)
     args = [
