@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import faulthandler
 import math
 import socket
 import time
@@ -197,6 +198,8 @@ def test_invalid_inputs_raise_specific_errors() -> None:
 # --- two processes (gloo) against one process on the global batch -------------------------------------------
 
 _WORLD, _LOCAL_B, _D_IN, _D_EMB = 2, 4, 12, 8
+_DEADLINE_S = 120
+"""The whole two-process test; a rank still running 10 s before it writes its threads' stacks to rank<r>.stacks."""
 _TITLES = [0, 0, 1, 1, 2, 2, 0, 3]  # title 0 spans both ranks: the title ids must be gathered too
 
 
@@ -234,6 +237,8 @@ def _run_step(
 
 
 def _ddp_worker(rank: int, port: int, out_dir: str) -> None:
+    stacks = open(Path(out_dir) / f"rank{rank}.stacks", "w")  # noqa: SIM115 (open until the process ends)
+    faulthandler.dump_traceback_later(_DEADLINE_S - 10, file=stacks)
     torch.set_num_threads(1)
     dist.init_process_group(
         "gloo",
@@ -256,6 +261,16 @@ def _ddp_worker(rank: int, port: int, out_dir: str) -> None:
         dist.destroy_process_group()
 
 
+def _stacks(folder: Path) -> str:
+    """What each rank was doing when the test gave up on it, for a hang that is rare and not reproduced."""
+    said = []
+    for rank in range(_WORLD):
+        path = folder / f"rank{rank}.stacks"
+        text = path.read_text() if path.is_file() else ""
+        said.append(f"rank {rank}: " + (text or ("no stacks written" if path.is_file() else "never started")))
+    return "\n".join(said)
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -266,12 +281,14 @@ def _free_port() -> int:
 @pytest.mark.slow
 def test_two_process_gather_equals_one_process_global_batch(tmp_path: Path) -> None:
     context = mp.spawn(_ddp_worker, args=(_free_port(), str(tmp_path)), nprocs=_WORLD, join=False)
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + _DEADLINE_S
     while not context.join(timeout=1):
         if time.monotonic() > deadline:
             for process in context.processes:
                 process.kill()
-            pytest.fail("2-process gloo loss test did not finish within 120 s")
+            pytest.fail(
+                f"2-process gloo loss test did not finish within {_DEADLINE_S} s\n{_stacks(tmp_path)}"
+            )
     per_rank = [torch.load(tmp_path / f"rank{r}.pt") for r in range(_WORLD)]
 
     xv, xa = _global_inputs()
