@@ -82,15 +82,17 @@ ROW_NEEDS = $(if $(filter yes,$(PREPARED)),$(SMOKE_DATA)/$(1)-clips/manifest.csv
 .PRECIOUS: $(SMOKE_DATA)/%-clips/manifest.csv
 $(SMOKE_DATA)/%-clips/manifest.csv: $(SMOKE_DATA)/%/.tvssl-synth.json
 	$(TVSSL) ablation prepare $* $(STEP_ARGS) $(STEP_EXTRA)
+# Each section is `tvssl synth` run as a step (tvssl/smoke_synth.py): one console line, its output in
+# $(SMOKE_DATA)/synth_<section>.console.log; the world's settings are these, after --.
 $(SMOKE_DATA)/movie/.tvssl-synth.json: | $(STAMP)
-	$(TVSSL) synth $(SMOKE_DATA)/movie --kind movie --titles $(SMOKE_TITLES) --minutes $(SMOKE_MINUTES) --seed $(SEED) --workers 2 \
-		$(SMOKE_FRAME) $(SMOKE_PRODUCTIONS)
+	$(TVSSL) ablation synth movie $(STEP_ARGS) -- --kind movie --titles $(SMOKE_TITLES) --minutes $(SMOKE_MINUTES) \
+		--seed $(SEED) --workers 2 $(SMOKE_FRAME) $(SMOKE_PRODUCTIONS)
 $(SMOKE_DATA)/tv/.tvssl-synth.json: | $(STAMP)
-	$(TVSSL) synth $(SMOKE_DATA)/tv --kind tv --titles $(SMOKE_TV_SHOWS) --episodes 3 --minutes $(SMOKE_TV_MINUTES) --seed $(SEED) --workers 2 \
-		$(SMOKE_FRAME) $(SMOKE_PRODUCTIONS)
+	$(TVSSL) ablation synth tv $(STEP_ARGS) -- --kind tv --titles $(SMOKE_TV_SHOWS) --episodes 3 \
+		--minutes $(SMOKE_TV_MINUTES) --seed $(SEED) --workers 2 $(SMOKE_FRAME) $(SMOKE_PRODUCTIONS)
 $(SMOKE_DATA)/downstream/.tvssl-synth.json: | $(STAMP)
-	$(TVSSL) synth $(SMOKE_DATA)/downstream --kind downstream --classes $(SMOKE_CLASSES) --clips $(SMOKE_CLIPS) --seed $(SEED) \
-		--width 96 --height 72 --fps 16 --workers 2
+	$(TVSSL) ablation synth downstream $(STEP_ARGS) -- --kind downstream --classes $(SMOKE_CLASSES) \
+		--clips $(SMOKE_CLIPS) --seed $(SEED) --width 96 --height 72 --fps 16 --workers 2
 else ifeq ($(PROFILE),paper)
 ifneq ($(filter ablation,$(MAKECMDGOALS)),)
 PAPER_ENV := $(if $(filter movie_%,$(ROWS)),MOVIE_ROOT) $(if $(filter tv_%,$(ROWS)),TV_ROOT) UCF101_ROOT HMDB51_ROOT ESC50_ROOT

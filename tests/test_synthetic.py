@@ -452,9 +452,13 @@ def test_how_a_character_or_set_sounds_follows_from_how_it_looks() -> None:
 
 def test_downstream_sets_written_in_parallel_are_the_same_files(tmp_path: Path) -> None:
     kwargs = {"seed": 2, "classes": 2, "clips": 6, "width": 32, "height": 24}
-    one = synthesize_downstream(tmp_path / "one", **kwargs)
-    two = synthesize_downstream(tmp_path / "two", workers=2, **kwargs)
+    finished: dict[str, list[Path]] = {"one": [], "two": []}
+    one = synthesize_downstream(tmp_path / "one", on_set_written=finished["one"].append, **kwargs)
+    two = synthesize_downstream(tmp_path / "two", workers=2, on_set_written=finished["two"].append, **kwargs)
     assert list(one) == list(two) == ["ucf101", "hmdb51", "esc50"]
+    # Each set is reported once, when its files are all there (in the order the workers finish them).
+    for name, sets in finished.items():
+        assert sorted(sets) == sorted(tmp_path / name / kind for kind in one)
     for kind in one:
         assert [p.relative_to(tmp_path / "one") for p in one[kind]] == [
             p.relative_to(tmp_path / "two") for p in two[kind]

@@ -130,18 +130,34 @@ def _generate(request: SynthRequest, on_written: Callable[[Path], None]) -> list
     rate = {"fps": r.fps} if r.fps is not None else {}
     if r.clips is not None and kind != "downstream":
         common["clips_per_group" if kind == "ucf101" else "clips_per_class"] = r.clips
+    if kind == "downstream":
+        sets = synthetic.synthesize_downstream(
+            out,
+            seed=r.seed,
+            classes=r.classes,
+            clips=r.clips,
+            **size,
+            **rate,
+            workers=r.workers,
+            on_set_written=on_written,
+        )
+        return [p for group in sets.values() for p in group]
     if kind == "ucf101":
         paths = synthetic.synthesize_ucf101(out, **common, **size, **rate)
     elif kind == "hmdb51":
         paths = synthetic.synthesize_hmdb51(out, **common, **size, **rate)
-    elif kind == "esc50":
-        paths = synthetic.synthesize_esc50(out, **common)
     else:
-        sets = synthetic.synthesize_downstream(
-            out, seed=r.seed, classes=r.classes, clips=r.clips, **size, **rate, workers=r.workers
-        )
-        paths = [p for group in sets.values() for p in group]
+        paths = synthetic.synthesize_esc50(out, **common)
+    on_written(out)
     return paths
+
+
+def progress_units(request: SynthRequest) -> tuple[int, str]:
+    """How many times ``synthesize`` calls ``on_written`` for ``request``, and what one call stands for: a title
+    file (an episode of a show), or a finished downstream set."""
+    if request.kind in TITLE_KINDS:
+        return request.titles * (request.episodes if request.kind == "tv" else 1), "titles"
+    return (len(DOWNSTREAM_KINDS) if request.kind == "downstream" else 1), "sets"
 
 
 def _split_files(request: SynthRequest) -> list[Path]:
@@ -157,7 +173,10 @@ def _split_files(request: SynthRequest) -> list[Path]:
 def synthesize(
     request: SynthRequest, force: bool = False, on_written: Callable[[Path], None] = lambda _: None
 ) -> SynthResult:
-    """Write ``request`` into its folder (see the module docstring for when a folder is refused)."""
+    """Write ``request`` into its folder (see the module docstring for when a folder is refused).
+
+    ``on_written`` gets each title file as it is written, or each downstream set's folder once that set is done
+    (``progress_units``)."""
     if request.workers < 1:
         raise UserError(f"--workers must be >= 1, got {request.workers}")
     if request.productions and request.kind not in TITLE_KINDS:

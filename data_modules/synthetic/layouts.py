@@ -13,7 +13,8 @@ from __future__ import annotations
 import csv
 import io
 import os
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -237,6 +238,7 @@ def synthesize_downstream(
     height: int | None = None,
     fps: int | None = None,
     workers: int = 1,
+    on_set_written: Callable[[Path], None] | None = None,
 ) -> dict[str, list[Path]]:
     """All three downstream sets, under ``root/ucf101``, ``root/hmdb51`` and ``root/esc50``.
 
@@ -244,6 +246,7 @@ def synthesize_downstream(
     many in groups of two (at least six groups, a multiple of three so the three splits test on equal blocks).
     None keeps each set's small default. ``width`` / ``height`` size the video clips (None: each set's
     default), ``fps`` their frame rate (None: UCF101 25, HMDB51 30). ``workers`` > 1 writes the sets in parallel processes; the files do not depend on it.
+    ``on_set_written`` gets each set's folder as it is finished (a progress bar's unit: the sets take minutes).
     """
     root = Path(root)
     size = {k: v for k, v in (("width", width), ("height", height), ("fps", fps)) if v is not None}
@@ -259,7 +262,18 @@ def synthesize_downstream(
         ("hmdb51", root / "hmdb51", {**common, **per_class, **size}),
         ("esc50", root / "esc50", {**common, **per_class}),
     ]
+    done = on_set_written or (lambda _: None)
+    written: dict[str, list[Path]] = {}
     if workers <= 1:
-        return {task[0]: _write_set(task) for task in tasks}
-    with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=get_context("spawn")) as pool:
-        return {task[0]: paths for task, paths in zip(tasks, pool.map(_write_set, tasks))}
+        for task in tasks:
+            written[task[0]] = _write_set(task)
+            done(task[1])
+    else:
+        with ProcessPoolExecutor(
+            max_workers=min(workers, len(tasks)), mp_context=get_context("spawn")
+        ) as pool:
+            futures = {pool.submit(_write_set, task): task for task in tasks}
+            for future in as_completed(futures):
+                written[futures[future][0]] = future.result()
+                done(futures[future][1])
+    return {task[0]: written[task[0]] for task in tasks}

@@ -1,7 +1,7 @@
 """`tvssl ablation`: the steps that `make ablation` chains, one Table 1 row (a probe: several) and one task at a time.
 
-Parsing only; the steps themselves are ``tvssl.sweep`` (a smoke section's copy: ``tvssl.smoke_copy``).
-Arguments after ``--`` go to ``tvssl fit`` unchanged.
+Parsing only; the steps themselves are ``tvssl.sweep`` (a smoke section's data: ``tvssl.smoke_synth``; its
+copy: ``tvssl.smoke_copy``). Arguments after ``--`` go to ``tvssl fit`` unchanged (``synth``: to ``tvssl synth``).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from tvssl.errors import UserError, reports_user_errors
 from tvssl.rows import RANDOM_INIT, ROWS_BY_NAME
 from tvssl.run_names import SEED_TASK, TASKS
 from tvssl.smoke_copy import prepare_section
+from tvssl.smoke_synth import SECTIONS, synth_section
 from tvssl.sweep import EXPERIMENTS_ENV, SECTION_ENV, Sweep, finetune, pretrain, probe
 
 
@@ -22,13 +23,15 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="tvssl ablation",
         description=__doc__.splitlines()[0],
-        epilog="Arguments after `--` go to `tvssl fit` unchanged.",
+        epilog="Arguments after `--` go to `tvssl fit` unchanged (for synth: to `tvssl synth`).",
     )
     sub = p.add_subparsers(dest="step", required=True)
     sub.add_parser("rows", help="print the Table 1 row names")
-    for step in ("prepare", "pretrain", "finetune", "probe"):
+    for step in ("synth", "prepare", "pretrain", "finetune", "probe"):
         s = sub.add_parser(step)
-        if step == "prepare":
+        if step == "synth":
+            s.add_argument("section", choices=SECTIONS, help="the smoke data to write (settings after --)")
+        elif step == "prepare":
             s.add_argument("section", choices=sorted(SECTION_ENV), help="the smoke titles to copy")
         elif step == "probe":
             s.add_argument(
@@ -81,6 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if opts.step == "rows":
         print(" ".join(ROWS_BY_NAME))
         return 0
+    if opts.step == "synth":
+        return synth_section(opts.profile, Path(opts.smoke_data), opts.section, argv[split + 1 :])
     if opts.prepared and opts.profile != "smoke":
         raise UserError(
             "--prepared (PREPARED=yes) is for the smoke profile; with PROFILE=paper point MOVIE_ROOT / TV_ROOT at "

@@ -14,7 +14,16 @@ from pathlib import Path
 from tqdm import tqdm
 
 from tvssl.errors import reports_user_errors
-from tvssl.synthesis import DOWNSTREAM_KINDS, KINDS, MARKER, TITLE_KINDS, SynthRequest, synthesize
+from tvssl.progress import Reporter
+from tvssl.synthesis import (
+    DOWNSTREAM_KINDS,
+    KINDS,
+    MARKER,
+    TITLE_KINDS,
+    SynthRequest,
+    progress_units,
+    synthesize,
+)
 
 __all__ = ["MARKER", "main"]
 
@@ -76,21 +85,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = vars(_parser().parse_args(argv))
     force, verbose = args.pop("force"), args.pop("verbose")
     request = SynthRequest(**args)
-    titles = request.titles * (request.episodes if request.kind == "tv" else 1)
-    with tqdm(
-        total=titles if request.kind in TITLE_KINDS else None,
-        desc=f"tvssl synth {request.kind}",
-        unit=" titles",
-        file=sys.stderr,
-        disable=verbose or request.kind not in TITLE_KINDS,
-    ) as bar:
+    total, unit = progress_units(request)
+    report = Reporter(unit)  # a sweep step's bar (tvssl.progress); nothing when run by hand
+    # The terminal's bar starts with the first file, so a setting refused before any is written stays one line.
+    bars: list[tqdm] = []
+    done = 0
 
-        def written(path: Path) -> None:
-            if verbose:
-                print(f"wrote {path}", flush=True)
-            bar.update()
+    def written(path: Path) -> None:
+        nonlocal done
+        done += 1
+        report(done, total)
+        if verbose:
+            print(f"wrote {path}", flush=True)
+            return
+        if not bars:
+            bars.append(
+                tqdm(total=total, desc=f"tvssl synth {request.kind}", unit=f" {unit}", file=sys.stderr)
+            )
+        bars[0].update()
 
+    try:
         result = synthesize(request, force=force, on_written=written)
+    finally:
+        for bar in bars:
+            bar.close()
     out, kind = request.out, request.kind
     print(f"tvssl synth: wrote {len(result.files)} {kind} files under {out} in {result.seconds:.1f} s")
     if kind in TITLE_KINDS:
