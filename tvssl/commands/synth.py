@@ -88,26 +88,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     total, unit = progress_units(request)
     report = Reporter(unit)  # a sweep step's bar (tvssl.progress); nothing when run by hand
     # The terminal's bar starts with the first file, so a setting refused before any is written stays one line.
-    bars: list[tqdm] = []
+    bar: tqdm | None = None
     done = 0
 
     def written(path: Path) -> None:
-        nonlocal done
+        nonlocal bar, done
         done += 1
         report(done, total)
         if verbose:
             print(f"wrote {path}", flush=True)
             return
-        if not bars:
-            bars.append(
-                tqdm(total=total, desc=f"tvssl synth {request.kind}", unit=f" {unit}", file=sys.stderr)
-            )
-        bars[0].update()
+        if bar is None:
+            bar = tqdm(total=total, desc=f"tvssl synth {request.kind}", unit=f" {unit}", file=sys.stderr)
+        bar.update()
 
     try:
         result = synthesize(request, force=force, on_written=written)
     finally:
-        for bar in bars:
+        if bar is not None:
             bar.close()
     out, kind = request.out, request.kind
     print(f"tvssl synth: wrote {len(result.files)} {kind} files under {out} in {result.seconds:.1f} s")
