@@ -433,6 +433,15 @@ def test_a_row_resumed_on_other_data_says_so(
     main(["pretrain", "movie_k1", *common, "--", f"--data.init_args.root={smoke / 'movie-clips'}"])
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"this one reads {smoke / 'movie-clips'}" in err[0], err
+    # or inside a config file given to the fit, which the parser reads in order: here it overrides the titles
+    extra = tmp_path / "extra.yaml"
+    extra.write_text(f"data:\n  init_args:\n    root: {smoke / 'movie-clips'}\n")
+    main(["pretrain", "movie_k1", *common, "--", "--config", str(extra)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"this one reads {smoke / 'movie-clips'}" in err[0], err
+    # and a later override of the same setting wins over it, back to the titles the attempt read
+    main(["pretrain", "movie_k1", *common, "--", "--config", str(extra), f"--data.root={smoke / 'movie'}"])
+    assert capsys.readouterr().err == ""
 
 
 def test_a_row_trained_to_the_end_but_not_published_is_published_on_the_next_run(

@@ -171,16 +171,17 @@ def pretrain_args(sweep: Sweep, row: Row) -> list[str]:
     ]  # fmt: skip
 
 
-def _value(args: Sequence[str], option: str) -> str | None:
-    """The value given to ``option`` in a `tvssl fit` argument list, as ``--option value`` or ``--option=value``
-    (the last one wins, as in the parser)."""
-    value = None
-    for i, arg in enumerate(args):
-        if arg == option and i + 1 < len(args):
-            value = args[i + 1]
-        elif arg.startswith(option + "="):
-            value = arg.split("=", 1)[1]
-    return value
+def _fit_source(args: Sequence[str]) -> tuple[str | None, str | None] | None:
+    """The data root and manifest a `tvssl fit` of ``args`` reads, as its own parser resolves them: every
+    ``--config`` (file, bases or inline YAML) and override in order, in either spelling, the last one winning.
+    None when the arguments do not parse; the fit itself then says why."""
+    from tvssl.lightning_cli import unrun  # torch and lightning: only when a row resumes
+
+    try:
+        data = unrun(args, quiet=True).config.data.init_args
+    except (SystemExit, UserError):
+        return None
+    return data.get("root"), data.get("manifest")
 
 
 def _shared_training(sweep: Sweep, row: Row, args: list[str]) -> tuple[str, str] | None:
@@ -221,9 +222,8 @@ def pretrain(sweep: Sweep, row: Row) -> int:
     run_dir, made = _claim(runs, row.name)
     if resume is not None:
         print(f"tvssl ablation: resuming {row.name} from {resume}", flush=True)
-        given = args + list(sweep.fit_args)
-        root, manifest = _value(given, ROOT_ARG), _value(given, MANIFEST_ARG)
-        changed = changed_source(resume.parent.parent, root, manifest)
+        source = _fit_source(args + list(sweep.fit_args))
+        changed = None if source is None else changed_source(resume.parent.parent, *source)
         if changed is not None and launched_rank() == 0:
             print(
                 f"tvssl ablation: {row.name} resumes on other data ({changed}): its curve mixes the two; to train "
