@@ -442,6 +442,10 @@ def test_a_row_resumed_on_other_data_says_so(
     # and a later override of the same setting wins over it, back to the titles the attempt read
     main(["pretrain", "movie_k1", *common, "--", "--config", str(extra), f"--data.root={smoke / 'movie'}"])
     assert capsys.readouterr().err == ""
+    # arguments the parser refuses: no check and no usage text here, the fit runs and says what is wrong itself
+    calls = len(seen)
+    main(["pretrain", "movie_k1", *common, "--", "--data.init_args.no_such_setting", "3"])
+    assert len(seen) == calls + 1 and capsys.readouterr().err == ""
 
 
 def test_a_row_trained_to_the_end_but_not_published_is_published_on_the_next_run(

@@ -15,6 +15,8 @@ A pretraining that was interrupted resumes from the newest ``last.ckpt`` of its 
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import sys
 from collections.abc import Sequence
@@ -174,11 +176,13 @@ def pretrain_args(sweep: Sweep, row: Row) -> list[str]:
 def _fit_source(args: Sequence[str]) -> tuple[str | None, str | None] | None:
     """The data root and manifest a `tvssl fit` of ``args`` reads, as its own parser resolves them: every
     ``--config`` (file, bases or inline YAML) and override in order, in either spelling, the last one winning.
-    None when the arguments do not parse; the fit itself then says why."""
+    None when the arguments do not parse: the fit itself then says why, so the parser's usage text is kept off
+    the step's console here."""
     from tvssl.lightning_cli import unrun  # torch and lightning: only when a row resumes
 
     try:
-        data = unrun(args, quiet=True).config.data.init_args
+        with contextlib.redirect_stderr(io.StringIO()):
+            data = unrun(args, quiet=True).config.data.init_args
     except (SystemExit, UserError):
         return None
     return data.get("root"), data.get("manifest")
