@@ -54,6 +54,18 @@ def test_same_batches_needs_a_window_that_holds_every_title_and_all_else_equal(
     assert same_batches(row_argv("movie_k8_Mn", indexed, tmp_path), mn) is None
 
 
+def test_arguments_the_parser_refuses_mean_no_claim_and_no_usage_text(
+    indexed: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """The row then trains, and its own fit reports the mistake in one line; the check prints nothing."""
+    mn = row_argv("movie_k16_Mn", indexed, tmp_path)
+    wrong = row_argv("movie_k16_w128", indexed, tmp_path, "--data.init_args.no_such_setting=3")
+    capfd.readouterr()
+    assert same_batches(wrong, mn) is None and same_batches(mn, wrong) is None
+    said = capfd.readouterr()
+    assert "usage" not in said.err and "no_such_setting" not in said.err + said.out
+
+
 def test_no_manifest_yet_means_no_claim(movie_corpus: Path, tmp_path: Path) -> None:
     elsewhere = tmp_path / "manifest.csv"
     extra = f"--data.init_args.manifest={elsewhere}"

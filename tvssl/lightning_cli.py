@@ -8,6 +8,8 @@ the run directory it made is removed again if nothing was written into it.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import math
 import os
@@ -239,6 +241,16 @@ def unrun(argv: Sequence[str], cli_class: type[TVSSLCLI] = TVSSLCLI, quiet: bool
         finally:
             seed_log.setLevel(level)
             notes.setLevel(notes_level)
+
+
+def unrun_or_none(argv: Sequence[str]) -> TVSSLCLI | None:
+    """``unrun`` for a check that stands aside when the arguments are wrong: None where the parser refuses them,
+    with its usage text kept off the console, since the fit that follows reports the mistake in one line."""
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):
+            return unrun(argv, quiet=True)
+    except (SystemExit, UserError):
+        return None
 
 
 def instantiate(

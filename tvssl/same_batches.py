@@ -52,12 +52,13 @@ def same_batches(argv: Sequence[str], twin_argv: Sequence[str]) -> str | None:
     """Why the fits of ``argv`` and ``twin_argv`` would be one and the same training, or None when they might not.
 
     Both are parsed and their data modules set up exactly as ``tvssl fit`` would (``unrun``; nothing trains). A
-    corpus that has not been indexed yet is not indexed here: then the answer is None and the row trains.
+    corpus that has not been indexed yet is not indexed here: then the answer is None and the row trains. So
+    it is for arguments the parser refuses, which the row's own fit then reports in one line.
     """
-    from tvssl.lightning_cli import unrun  # torch and lightning: only when a row has a twin to compare with
+    from tvssl.lightning_cli import unrun_or_none  # torch and lightning: only when a row has a twin
 
-    cli, twin = unrun(argv, quiet=True), unrun(twin_argv, quiet=True)
-    if _settings(cli.config) != _settings(twin.config):
+    cli, twin = unrun_or_none(argv), unrun_or_none(twin_argv)
+    if cli is None or twin is None or _settings(cli.config) != _settings(twin.config):
         return None
     for module in (cli.datamodule, twin.datamodule):
         manifest = getattr(module, "manifest_path", None)

@@ -15,8 +15,6 @@ A pretraining that was interrupted resumes from the newest ``last.ckpt`` of its 
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
 import sys
 from collections.abc import Sequence
@@ -176,15 +174,13 @@ def pretrain_args(sweep: Sweep, row: Row) -> list[str]:
 def _fit_source(args: Sequence[str]) -> tuple[str | None, str | None] | None:
     """The data root and manifest a `tvssl fit` of ``args`` reads, as its own parser resolves them: every
     ``--config`` (file, bases or inline YAML) and override in order, in either spelling, the last one winning.
-    None when the arguments do not parse: the fit itself then says why, so the parser's usage text is kept off
-    the step's console here."""
-    from tvssl.lightning_cli import unrun  # torch and lightning: only when a row resumes
+    None when the arguments do not parse (the fit itself then says why)."""
+    from tvssl.lightning_cli import unrun_or_none  # torch and lightning: only when a row resumes
 
-    try:
-        with contextlib.redirect_stderr(io.StringIO()):
-            data = unrun(args, quiet=True).config.data.init_args
-    except (SystemExit, UserError):
+    cli = unrun_or_none(args)
+    if cli is None:
         return None
+    data = cli.config.data.init_args
     return data.get("root"), data.get("manifest")
 
 
