@@ -11,7 +11,7 @@ export UV_NO_CONFIG := 1
 unexport UV_INDEX UV_DEFAULT_INDEX UV_INDEX_URL UV_EXTRA_INDEX_URL UV_FIND_LINKS UV_CONSTRAINT UV_OVERRIDE
 
 .DEFAULT_GOAL := help
-.PHONY: help install lock test test-fast lint demo bench gpu-check
+.PHONY: help install lock test test-fast lint demo demo-precise-bn bench gpu-check
 DEMO ?= demo
 BENCH_DIR ?= .tvssl/bench
 
@@ -61,9 +61,10 @@ lint: $(STAMP) ## ruff check and format check
 # the smoke profile (its rows train from the titles' clip-exact copy; `make demo PREPARED=no` reads the titles).
 DEMO_MINUTES ?= 1.5
 DEMO_CLIPS ?= 100
+DEMO_ROWS = movie_k1 movie_k16_Mn movie_k16_Mn_masked
 demo: $(STAMP) ## the main job end to end on a synthetic corpus: pretrain k=1, k=16/Mn and its control, probe, report
 	@$(MAKE) --no-print-directory --silent -j2 ablation PROFILE=smoke FINETUNE=no PROBE=yes SMOKE_MINUTES=$(DEMO_MINUTES) SMOKE_CLIPS=$(DEMO_CLIPS) \
-		ROWS="movie_k1 movie_k16_Mn movie_k16_Mn_masked" \
+		ROWS="$(DEMO_ROWS)" \
 		RESULTS=$(DEMO)/results RUNS=$(DEMO)/runs SMOKE_DATA=$(DEMO)/data REPORT=$(DEMO)/report
 	@echo
 	@echo "Demo finished. Where everything is:"
@@ -72,6 +73,27 @@ demo: $(STAMP) ## the main job end to end on a synthetic corpus: pretrain k=1, k
 	@echo "  results per row (loss curve, probe results)        $(DEMO)/results/<row>/"
 	@echo "  Table 1, probe table + verdicts, Figure 1   $(DEMO)/report/table1.md  probe.csv  figure1.png"
 	@echo "  sync W&B later: .venv/bin/wandb sync $(DEMO)/runs/*/version_*/wandb/offline-run-*"
+
+# A diagnostic of a finished demo: do the rows' probes rest on the BatchNorm statistics their batches left behind
+# (four titles a batch at k = 16, sixty-four at k = 1)? Each row's checkpoint is copied with its statistics
+# measured again on the same 100 k = 1 batches of the demo's titles (tvssl precise-bn; weights untouched) into
+# $(DEMO)/precise_bn/results, beside its loss curve and random init's probes, and the same probe step and report
+# run on those: $(DEMO)/precise_bn/report. The demo's own results are only read.
+PRECISE_BN = $(DEMO)/precise_bn
+demo-precise-bn: $(STAMP) ## after make demo: its rows probed again with BatchNorm statistics of k = 1 batches
+	@set -e; for r in $(DEMO_ROWS); do \
+		test -f $(PRECISE_BN)/results/$$r/pretrain/last.ckpt && continue; \
+		mkdir -p $(PRECISE_BN)/results/$$r/pretrain; \
+		$(VENV)/bin/tvssl precise-bn --ckpt $(DEMO)/results/$$r/pretrain/last.ckpt \
+			--out $(PRECISE_BN)/results/$$r/pretrain/last.ckpt --config experiments/movie_k1.yaml \
+			--config experiments/smoke/pretrain.yaml --data.init_args.root $(DEMO)/data/movie-clips \
+			--data.init_args.manifest $(DEMO)/data/movie-clips/manifest.csv --run.wandb disabled; \
+		cp $(DEMO)/results/$$r/pretrain/metrics.csv $(PRECISE_BN)/results/$$r/pretrain/; \
+	done
+	@test -d $(PRECISE_BN)/results/random_init || cp -r $(DEMO)/results/random_init $(PRECISE_BN)/results/
+	@$(MAKE) --no-print-directory --silent -j2 ablation PROFILE=smoke FINETUNE=no PROBE=yes \
+		SMOKE_MINUTES=$(DEMO_MINUTES) SMOKE_CLIPS=$(DEMO_CLIPS) ROWS="$(DEMO_ROWS)" SMOKE_DATA=$(DEMO)/data \
+		RESULTS=$(PRECISE_BN)/results RUNS=$(PRECISE_BN)/runs REPORT=$(PRECISE_BN)/report
 
 bench: $(STAMP) ## decoding throughput on a generated 10-minute 720p title (grouped vs per-clip vs sequential)
 	$(VENV)/bin/tvssl bench decode --make-title $(BENCH_DIR) --k 16 --w Mn

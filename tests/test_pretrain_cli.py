@@ -241,6 +241,7 @@ def test_help_lists_every_verb_with_one_line(argv: list[str], capsys: pytest.Cap
         "prepare",
         "report",
         "probe",
+        "precise-bn",
         "bench",
         "ablation",
     )

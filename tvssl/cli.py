@@ -53,6 +53,10 @@ VERBS: dict[str, Verb] = {
     "probe": Verb(
         "tvssl.commands.probe", "linear probe and k-NN on frozen encoder features of a downstream set"
     ),
+    "precise-bn": Verb(
+        "tvssl.commands.precise_bn",
+        "copy a pretraining checkpoint with BatchNorm statistics of other batches",
+    ),
     "bench": Verb("tvssl.commands.bench", "measure decoding, DataLoader and training-step throughput"),
     "ablation": Verb("tvssl.commands.ablation", "one step of the Table 1 sweep that `make ablation` chains"),
 }
