@@ -81,6 +81,9 @@ demo: $(STAMP) ## the main job end to end on a synthetic corpus: pretrain k=1, k
 # run on those: $(DEMO)/precise_bn/report. The demo's own results are only read.
 PRECISE_BN = $(DEMO)/precise_bn
 demo-precise-bn: $(STAMP) ## after make demo: its rows probed again with BatchNorm statistics of k = 1 batches
+	@for r in $(DEMO_ROWS); do test -f $(DEMO)/results/$$r/pretrain/last.ckpt || { \
+		echo "make demo-precise-bn: $(DEMO)/results/$$r/pretrain/last.ckpt is missing; run make demo (same DEMO) first"; \
+		exit 2; }; done
 	@set -e; for r in $(DEMO_ROWS); do \
 		test -f $(PRECISE_BN)/results/$$r/pretrain/last.ckpt && continue; \
 		mkdir -p $(PRECISE_BN)/results/$$r/pretrain; \
